@@ -1,0 +1,10 @@
+"""TFP bijectors for invertible autoencoders (NHWC images, float32/float64)."""
+
+from bijectors.additive_coupling import AdditiveCoupling
+from bijectors.affine_coupling import AffineCoupling
+from bijectors.checkerboard_subsample import CheckerboardSubsample
+from bijectors.householder import Householder
+from bijectors.split import Split
+
+__all__ = ['AdditiveCoupling', 'AffineCoupling', 'CheckerboardSubsample',
+           'Householder', 'Split']

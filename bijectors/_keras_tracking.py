@@ -1,0 +1,52 @@
+"""Base class for bijectors whose parameters live in Keras 3 layers.
+
+Keras 3 variables are not `tf.Variable`s, and a Keras layer is not a `tf.Module`,
+so `tf.Module`'s variable collection (which `tfb.Chain` and
+`tfd.TransformedDistribution` use) finds none of them. A bijector built on this
+class keeps the `tf.Variable`s behind its layers' weights in a plain attribute,
+refreshed whenever one of its networks runs, so that `trainable_variables` is
+complete on the bijector and on every TFP object that contains it. The layers
+themselves are listed in `keras_layers`, so a Keras model that owns the bijector
+can track them and be complete from its side too.
+"""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfb = tfp.bijectors
+
+
+def _tf_variable(weight):
+  value = getattr(weight, 'value', weight)
+  return value if isinstance(value, tf.Variable) else weight
+
+
+class KerasLayerBijector(tfb.Bijector):
+  """A `tfb.Bijector` that exposes the variables of the Keras layers it calls."""
+
+  def __init__(self, networks, **kwargs):
+    self._keras_layers = tuple(
+        n for n in networks if isinstance(n, keras.layers.Layer))
+    super().__init__(**kwargs)
+    self._sync_layer_variables()
+
+  @property
+  def keras_layers(self):
+    """The Keras layers whose weights parameterize this bijector."""
+    return self._keras_layers
+
+  def _sync_layer_variables(self):
+    self._layer_variables = tuple(
+        _tf_variable(w) for layer in self._keras_layers for w in layer.weights)
+
+  def _run_network(self, network, inputs):
+    outputs = network(inputs)
+    if len(self._layer_variables) != sum(
+        len(layer.weights) for layer in self._keras_layers):
+      self._sync_layer_variables()
+    return outputs
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()

@@ -1,0 +1,134 @@
+"""Invertible 2x2 checkerboard subsampling (space-to-depth)."""
+
+import tensorflow as tf
+
+from bijectors import _shapes
+from bijectors._keras_tracking import KerasLayerBijector
+
+__all__ = ['CheckerboardSubsample']
+
+# The four shifted checkerboard patterns, as (row offset, column offset), in the
+# order they are stacked along the channels: the two diagonals first.
+_PATTERNS = ((0, 0), (1, 1), (0, 1), (1, 0))
+
+
+def _squeeze(x):
+  """(..., H, W, C) -> (..., H/2, W/2, 4C), patterns stacked along channels."""
+  return tf.concat([x[..., r::2, c::2, :] for r, c in _PATTERNS], axis=-1)
+
+
+def _unsqueeze(y):
+  """Inverse of `_squeeze`."""
+  even_even, odd_odd, even_odd, odd_even = tf.split(y, 4, axis=-1)
+  shape = tf.shape(y)
+  outer, h, w, c = shape[:-3], shape[-3], shape[-2], shape[-1] // 4
+  # Interleave columns within even and odd rows, then interleave the rows.
+  even_rows = tf.stack([even_even, even_odd], axis=-2)
+  odd_rows = tf.stack([odd_even, odd_odd], axis=-2)
+  rows = tf.stack([even_rows, odd_rows], axis=-4)  # (..., h, 2, w, 2, c)
+  return tf.reshape(rows, tf.concat([outer, [2 * h, 2 * w, c]], axis=0))
+
+
+class CheckerboardSubsample(KerasLayerBijector):
+  """2x2 checkerboard subsampling of NHWC images: (H, W, C) -> (H/2, W/2, 4C).
+
+  The four spatially shifted checkerboard patterns of the input are moved into
+  four groups of channels (i-RevNet/RealNVP "squeeze"). It is a permutation,
+  so the log-determinant is 0.
+
+  With `preserve_streams=True` (the generative-RevNet variant, Fig. 2 of that
+  paper), the channels are first split into the two streams `[x1, x2]` that a
+  coupling block sees, and each stream is subsampled on its own:
+  `[squeeze(x1), squeeze(x2)]`. Then both halves of every later tensor cover
+  the whole image. With `preserve_streams=False` all channels are squeezed
+  together.
+
+  #### Example
+
+  ```python
+  import tensorflow as tf
+  from bijectors import CheckerboardSubsample
+  sub = CheckerboardSubsample(preserve_streams=False)
+  sub.forward(tf.reshape(tf.range(16.), [1, 4, 4, 1]))[0, :, :, 0]
+  # [[0., 2.], [8., 10.]]: the even rows and even columns
+  ```
+  """
+
+  def __init__(self, preserve_streams=True, validate_args=False,
+               name='checkerboard_subsample'):
+    parameters = dict(locals())
+    with tf.name_scope(name) as name:
+      self._preserve_streams = preserve_streams
+      super().__init__(
+          networks=(),
+          forward_min_event_ndims=3,
+          is_constant_jacobian=True,
+          validate_args=validate_args,
+          parameters=parameters,
+          name=name)
+
+  @property
+  def preserve_streams(self):
+    return self._preserve_streams
+
+  def _check_input(self, shape):
+    shape = tf.TensorShape(shape)
+    if shape.rank is not None and shape.rank < 3:
+      raise ValueError(f'{self.name}: expected NHWC images (at least 3 axes), '
+                       f'got shape {shape.as_list()}.')
+    if shape.rank is None:
+      return
+    height, width, channels = shape[-3:]
+    _shapes.check_even(height, self.name, 'the height', shape.as_list())
+    _shapes.check_even(width, self.name, 'the width', shape.as_list())
+    if self._preserve_streams:
+      _shapes.check_even(channels, self.name,
+                         'the channel count (two streams)', shape.as_list())
+
+  def _check_output(self, shape):
+    shape = tf.TensorShape(shape)
+    if shape.rank is not None and shape.rank < 3:
+      raise ValueError(f'{self.name}: expected NHWC images (at least 3 axes), '
+                       f'got shape {shape.as_list()}.')
+    channels = shape[-1] if shape.rank is not None else None
+    factor = 8 if self._preserve_streams else 4
+    if channels is not None and channels % factor:
+      raise ValueError(f'{self.name}: the channel count must be a multiple of '
+                       f'{factor}, got {channels} in shape {shape.as_list()}.')
+
+  def _forward(self, x):
+    self._check_input(x.shape)
+    if not self._preserve_streams:
+      return _squeeze(x)
+    return tf.concat([_squeeze(s) for s in tf.split(x, 2, axis=-1)], axis=-1)
+
+  def _inverse(self, y):
+    self._check_output(y.shape)
+    if not self._preserve_streams:
+      return _unsqueeze(y)
+    return tf.concat([_unsqueeze(s) for s in tf.split(y, 2, axis=-1)], axis=-1)
+
+  def _forward_log_det_jacobian(self, x):
+    return tf.zeros([], dtype=x.dtype)
+
+  def _forward_event_shape(self, input_shape):
+    self._check_input(input_shape)
+    h, w, c = input_shape[-3:]
+    half = lambda n: None if n is None else n // 2
+    return input_shape[:-3].concatenate(
+        [half(h), half(w), None if c is None else 4 * c])
+
+  def _inverse_event_shape(self, output_shape):
+    self._check_output(output_shape)
+    h, w, c = output_shape[-3:]
+    double = lambda n: None if n is None else 2 * n
+    return output_shape[:-3].concatenate(
+        [double(h), double(w), None if c is None else c // 4])
+
+  def _forward_event_shape_tensor(self, input_shape):
+    return tf.concat(
+        [input_shape[:-3], input_shape[-3:-1] // 2, 4 * input_shape[-1:]], 0)
+
+  def _inverse_event_shape_tensor(self, output_shape):
+    return tf.concat(
+        [output_shape[:-3], output_shape[-3:-1] * 2, output_shape[-1:] // 4], 0)

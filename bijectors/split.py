@@ -1,0 +1,112 @@
+"""PIE's split: keep z, standardize the dropped part r around g(z)."""
+
+import numbers
+
+import tensorflow as tf
+
+from bijectors import _shapes
+from bijectors._keras_tracking import KerasLayerBijector
+
+__all__ = ['Split']
+
+
+class Split(KerasLayerBijector):
+  """Keeps `z`, the first `num_keep` entries of the last axis, and standardizes
+  the rest (PIE, Eq. 12 and Eq. 20).
+
+  PIE models the dropped part `r` as `N(r | g(z), eps^2 I)`. This bijector
+  writes that density as a standard normal on `r' = (r - g(z)) / eps`:
+
+  ```none
+  forward:  [z, r]  ->  [z, (r - g(z)) / eps]
+  inverse:  [z, r'] ->  [z, eps * r' + g(z)]
+  log |det| = -dim(r) * log(eps)
+  ```
+
+  so a standard-normal base distribution on the output turns
+  `log N(r' | 0, I) - dim(r) log eps` into `log N(r | g(z), eps^2 I)`, the
+  second term of Eq. 17. Decoding with `r' = 0` gives the pseudo-inverse
+  `F^-1([z, g(z)])` of Eq. 4. `g_fn=None` means `g = 0`.
+
+  #### Example
+
+  ```python
+  import tensorflow_probability as tfp
+  from bijectors import Split
+  tfd = tfp.distributions
+
+  split = Split(num_keep=2, epsilon=0.1)          # g = 0
+  flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.), [6]),
+                                     tfp.bijectors.Invert(split))
+  x = flow.sample(3)                              # dims 2..5 have std 0.1
+  ```
+  """
+
+  def __init__(self, num_keep, g_fn=None, epsilon=1.0, event_ndims=1,
+               validate_args=False, name='split'):
+    """Builds the split.
+
+    Args:
+      num_keep: Python `int`, how many leading entries of the last axis are
+        kept as `z`.
+      g_fn: callable mapping `z` to the mean of `r` (same shape as `r`), or
+        `None` for 0.
+      epsilon: positive float, the standard deviation `eps` of `r` around
+        `g(z)`.
+      event_ndims: 1 when `g_fn` sees one vector at a time, 3 when it sees
+        whole NHWC images (a convolution).
+      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      name: Python `str` name of the bijector.
+    """
+    parameters = dict(locals())
+    if not isinstance(num_keep, numbers.Integral) or num_keep < 1:
+      raise ValueError(f'{name}: num_keep must be a positive integer, got '
+                       f'{num_keep!r}.')
+    if isinstance(epsilon, numbers.Number) and not epsilon > 0:
+      raise ValueError(f'{name}: epsilon must be positive, got {epsilon!r}.')
+    with tf.name_scope(name) as name:
+      self._num_keep = num_keep
+      self._g_fn = g_fn
+      self._epsilon = epsilon
+      super().__init__(
+          networks=(g_fn,),
+          forward_min_event_ndims=event_ndims,
+          is_constant_jacobian=True,
+          validate_args=validate_args,
+          parameters=parameters,
+          name=name)
+
+  @property
+  def num_keep(self):
+    return self._num_keep
+
+  @property
+  def epsilon(self):
+    return self._epsilon
+
+  def _parts(self, x):
+    if self._g_fn is not None:
+      _shapes.check_rank(x, self.forward_min_event_ndims, self.name, 'inputs')
+    size = x.shape[-1]
+    if size is not None and size <= self._num_keep:
+      raise ValueError(
+          f'{self.name}: cannot keep {self._num_keep} of {size} entries on the '
+          f'last axis (shape {x.shape.as_list()}); nothing would be dropped.')
+    z, r = x[..., :self._num_keep], x[..., self._num_keep:]
+    mean = 0. if self._g_fn is None else self._run_network(self._g_fn, z)
+    return z, r, mean
+
+  def _forward(self, x):
+    z, r, mean = self._parts(x)
+    return tf.concat([z, (r - mean) / self._epsilon], axis=-1)
+
+  def _inverse(self, y):
+    z, r_standard, mean = self._parts(y)
+    return tf.concat([z, self._epsilon * r_standard + mean], axis=-1)
+
+  def _forward_log_det_jacobian(self, x):
+    event_shape = tf.shape(x)[tf.rank(x) - self.forward_min_event_ndims:]
+    dim_r = tf.reduce_prod(event_shape[:-1]) * (event_shape[-1] -
+                                                self._num_keep)
+    return -tf.cast(dim_r, x.dtype) * tf.math.log(
+        tf.cast(self._epsilon, x.dtype))

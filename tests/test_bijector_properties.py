@@ -1,0 +1,191 @@
+"""Properties every bijector of the library must have, checked case by case."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import bijectors
+import layers
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+
+def _additive(dtype):
+  return bijectors.AdditiveCoupling(
+      layers.ConvStack(6, 2, dtype=dtype), layers.ConvStack(6, 2, dtype=dtype))
+
+
+def _additive_1x1(dtype):
+  return bijectors.AdditiveCoupling(
+      layers.ConvStack(6, 2, kernel_size=1, dtype=dtype),
+      layers.ConvStack(6, 2, kernel_size=1, dtype=dtype))
+
+
+def _affine_images(dtype):
+  return bijectors.AffineCoupling(
+      layers.ShiftAndLogScale(6, 2, conv=True, dtype=dtype),
+      layers.ShiftAndLogScale(6, 2, conv=True, dtype=dtype))
+
+
+def _affine_vectors(dtype):
+  return bijectors.AffineCoupling(
+      layers.ShiftAndLogScale(8, 3, dtype=dtype),
+      layers.ShiftAndLogScale(8, 3, dtype=dtype), event_ndims=1)
+
+
+def _split_images(dtype):
+  return bijectors.Split(2, layers.ConvStack(6, 2, dtype=dtype), epsilon=0.3,
+                         event_ndims=3)
+
+
+# name: (factory, event shape, event_ndims)
+CASES = {
+    'additive_coupling': (_additive, (4, 4, 4), 3),
+    'additive_coupling_1x1': (_additive_1x1, (2, 2, 4), 3),
+    'affine_coupling_images': (_affine_images, (4, 4, 4), 3),
+    'affine_coupling_vectors': (_affine_vectors, (6,), 1),
+    'subsample_streams': (
+        lambda dtype: bijectors.CheckerboardSubsample(), (4, 4, 2), 3),
+    'subsample_plain': (
+        lambda dtype: bijectors.CheckerboardSubsample(False), (4, 6, 1), 3),
+    'householder_images': (
+        lambda dtype: bijectors.Householder(3, dtype=dtype), (3, 3, 3), 3),
+    'householder_vectors': (
+        lambda dtype: bijectors.Householder(7, 4, dtype=dtype), (7,), 1),
+    'split_zero_mean': (
+        lambda dtype: bijectors.Split(3, epsilon=0.5), (7,), 1),
+    'split_dense_mean': (
+        lambda dtype: bijectors.Split(
+            2, layers.DenseStack(8, 4, dtype=dtype), epsilon=0.1), (6,), 1),
+    'split_conv_mean': (_split_images, (4, 4, 4), 3),
+}
+DTYPES = {'float32': 1e-5, 'float64': 1e-12}
+
+
+def _build(name, dtype='float32', batch=3):
+  """A bijector with all of its weights randomized, and an input batch."""
+  factory, event_shape, event_ndims = CASES[name]
+  bijector = factory(dtype)
+  x = tf.random.normal((batch,) + event_shape, dtype=dtype)
+  bijector.forward(x)  # builds the networks
+  rng = np.random.default_rng(0)
+  for layer in bijector.keras_layers:
+    for w in layer.weights:
+      w.assign(0.3 * rng.standard_normal(w.shape))
+  return bijector, x, event_ndims
+
+
+def _fresh(t):
+  """A new tensor with the same values: defeats the bijector cache."""
+  return tf.constant(np.array(t))
+
+
+@pytest.mark.parametrize('dtype', sorted(DTYPES))
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_round_trip_without_cache(name, dtype):
+  bijector, x, _ = _build(name, dtype)
+  y = bijector.forward(x)
+  x_back = bijector.inverse(_fresh(y))
+  assert y.dtype == x.dtype == x_back.dtype
+  assert np.max(np.abs(x_back - x)) <= DTYPES[dtype]
+  if y.shape == x.shape:
+    assert np.max(np.abs(y - x)) > 1e-3  # the map is not the identity
+  y_again = bijector.forward(_fresh(x_back))
+  assert np.max(np.abs(y_again - y)) <= 10 * DTYPES[dtype]
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_log_det_matches_autodiff_jacobian(name):
+  bijector, x, event_ndims = _build(name, 'float64', batch=2)
+  event_shape = x.shape[1:]
+  flat = tf.reshape(x, [x.shape[0], -1])
+  with tf.GradientTape() as tape:
+    tape.watch(flat)
+    y = bijector.forward(tf.reshape(flat, x.shape))
+    y_flat = tf.reshape(y, [x.shape[0], -1])
+  jacobian = tape.batch_jacobian(y_flat, flat)
+  _, expected = np.linalg.slogdet(jacobian.numpy())
+  assert jacobian.shape[1] == jacobian.shape[2] == np.prod(event_shape)
+  log_det = bijector.forward_log_det_jacobian(_fresh(x), event_ndims=len(
+      event_shape))
+  np.testing.assert_allclose(
+      np.broadcast_to(log_det, expected.shape), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_forward_log_det_is_minus_inverse_log_det(name):
+  bijector, x, event_ndims = _build(name, 'float64')
+  y = _fresh(bijector.forward(x))
+  fldj = bijector.forward_log_det_jacobian(_fresh(x), event_ndims=event_ndims)
+  ildj = bijector.inverse_log_det_jacobian(y, event_ndims=event_ndims)
+  np.testing.assert_allclose(
+      np.broadcast_to(fldj, [x.shape[0]]),
+      -np.broadcast_to(ildj, [x.shape[0]]), atol=1e-10)
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_event_shapes(name):
+  bijector, x, _ = _build(name)
+  y = bijector.forward(x)
+  assert bijector.forward_event_shape(x.shape[1:]) == y.shape[1:]
+  assert bijector.inverse_event_shape(y.shape[1:]) == x.shape[1:]
+  np.testing.assert_array_equal(
+      bijector.forward_event_shape_tensor(x.shape[1:]), y.shape[1:])
+  np.testing.assert_array_equal(
+      bijector.inverse_event_shape_tensor(y.shape[1:]), x.shape[1:])
+  assert np.prod(y.shape) == np.prod(x.shape)
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_gradient_reaches_every_variable_also_inside_chain(name):
+  bijector, x, event_ndims = _build(name)
+  expected = sum(len(layer.trainable_weights)
+                 for layer in bijector.keras_layers)
+  chain = tfb.Chain([tfb.Identity(), bijector])
+  assert len(bijector.trainable_variables) == expected
+  assert len(chain.trainable_variables) == expected
+  y = chain.forward(x)
+  for direction, inputs in (('forward', x), ('inverse', y)):
+    with tf.GradientTape() as tape:
+      out = getattr(chain, direction)(_fresh(inputs))
+      loss = tf.reduce_sum(out ** 2) + tf.reduce_sum(
+          chain.forward_log_det_jacobian(_fresh(x), event_ndims=event_ndims))
+    grads = tape.gradient(loss, chain.trainable_variables)
+    for var, grad in zip(chain.trainable_variables, grads):
+      assert grad is not None, var.name
+      assert np.all(np.isfinite(grad)) and np.any(grad != 0), var.name
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_transformed_distribution(name):
+  bijector, x, _ = _build(name)
+  base = tfd.Sample(tfd.Normal(tf.constant(0., x.dtype), 1.),
+                    bijector.forward_event_shape(x.shape[1:]))
+  flow = tfd.TransformedDistribution(base, tfb.Invert(bijector))
+  samples = flow.sample(4, seed=1)
+  assert samples.shape == (4,) + tuple(x.shape[1:])
+  log_prob = flow.log_prob(_fresh(x))
+  expected = base.log_prob(bijector.forward(_fresh(x))) + (
+      bijector.forward_log_det_jacobian(_fresh(x),
+                                        event_ndims=len(x.shape) - 1))
+  np.testing.assert_allclose(log_prob, expected, rtol=1e-5)
+  assert len(flow.trainable_variables) == len(bijector.trainable_variables)
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_tf_function_and_saved_model_round_trip(name, tmp_path):
+  bijector, x, _ = _build(name)
+  y = bijector.forward(x)
+  spec = tf.TensorSpec([None] + x.shape[1:], x.dtype)
+  out_spec = tf.TensorSpec([None] + y.shape[1:], y.dtype)
+  module = tf.Module()
+  module.bijector = bijector
+  module.forward = tf.function(bijector.forward, input_signature=[spec])
+  module.inverse = tf.function(bijector.inverse, input_signature=[out_spec])
+  np.testing.assert_allclose(module.forward(x), y, atol=1e-6)
+  tf.saved_model.save(module, str(tmp_path))
+  loaded = tf.saved_model.load(str(tmp_path))
+  np.testing.assert_allclose(loaded.forward(_fresh(x)), y, atol=1e-6)
+  np.testing.assert_allclose(loaded.inverse(_fresh(y)), x, atol=1e-5)
