@@ -3,8 +3,9 @@
 from bijectors.additive_coupling import AdditiveCoupling
 from bijectors.affine_coupling import AffineCoupling
 from bijectors.checkerboard_subsample import CheckerboardSubsample
+from bijectors.factor_out import FactorOut
 from bijectors.householder import Householder
 from bijectors.split import Split
 
 __all__ = ['AdditiveCoupling', 'AffineCoupling', 'CheckerboardSubsample',
-           'Householder', 'Split']
+           'FactorOut', 'Householder', 'Split']

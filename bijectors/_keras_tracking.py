@@ -50,3 +50,17 @@ class KerasLayerBijector(tfb.Bijector):
   @classmethod
   def _parameter_properties(cls, dtype):
     return dict()
+
+  def _get_parameterization(self):
+    # Networks make every instance unique. Hashing the parameters instead
+    # would walk every nested bijector at every cache look-up.
+    return id(self)
+
+
+def collect_keras_layers(bijector):
+  """The Keras layers of `bijector` and of every bijector nested inside it."""
+  found = {}
+  for module in (bijector,) + tuple(bijector.submodules):
+    for layer in getattr(module, 'keras_layers', ()):
+      found.setdefault(id(layer), layer)
+  return list(found.values())

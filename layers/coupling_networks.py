@@ -5,8 +5,14 @@ import keras
 __all__ = ['ConvStack', 'DenseStack', 'ShiftAndLogScale']
 
 
+def _torch_default_initializer():
+  """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for convolutions
+  and dense layers, which the papers' reference implementations used."""
+  return keras.initializers.VarianceScaling(1. / 3., 'fan_in', 'uniform')
+
+
 def _output_initializer(zero_init):
-  return 'zeros' if zero_init else 'glorot_uniform'
+  return 'zeros' if zero_init else _torch_default_initializer()
 
 
 @keras.saving.register_keras_serializable(package='invertible_ae')
@@ -29,6 +35,7 @@ class ConvStack(keras.layers.Layer):
   def build(self, input_shape):
     self.conv_in = keras.layers.Conv2D(
         self.hidden, self.kernel_size, padding='same', activation='relu',
+        kernel_initializer=_torch_default_initializer(),
         dtype=self.dtype_policy, name='conv_in')
     self.conv_out = keras.layers.Conv2D(
         self.channels, self.kernel_size, padding='same',
@@ -62,8 +69,10 @@ class DenseStack(keras.layers.Layer):
   def build(self, input_shape):
     self.dense_layers = [
         keras.layers.Dense(self.hidden, activation='relu',
+                           kernel_initializer=_torch_default_initializer(),
                            dtype=self.dtype_policy, name='dense_0'),
         keras.layers.Dense(self.hidden, activation='relu',
+                           kernel_initializer=_torch_default_initializer(),
                            dtype=self.dtype_policy, name='dense_1'),
         keras.layers.Dense(
             self.units,

@@ -1,0 +1,132 @@
+"""Multi-scale factoring-out: transform only the kept part further."""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfb = tfp.bijectors
+
+__all__ = ['FactorOut']
+
+
+class FactorOut(tfb.Bijector):
+  """Applies `inner` to the first `num_keep` entries of the last axis only and
+  returns one flat vector: `[flatten(inner(z)), flatten(r)]`.
+
+  This is the multi-scale step of RealNVP and of PIE (Fig. 3c, Eq. 15): after
+  a `Split`, the factored-out part `r` leaves the flow, and only `z` is
+  transformed by the following blocks, which may change its shape (a
+  `CheckerboardSubsample`, a `tfb.Reshape`). Putting `z` first keeps the
+  innermost code at the front of the final vector, so `u[..., :d]` is PIE's
+  `z`. The log-determinant is `inner`'s, evaluated on `z`.
+
+  #### Example
+
+  ```python
+  import tensorflow as tf, tensorflow_probability as tfp
+  from bijectors import FactorOut
+  tfb = tfp.bijectors
+  step = FactorOut(tfb.Scale(2.), num_keep=2, event_shape=[4, 4, 3])
+  step.forward(tf.ones([1, 4, 4, 3])).shape   # (1, 48)
+  ```
+  """
+
+  def __init__(self, inner, num_keep, event_shape, validate_args=False,
+               name='factor_out'):
+    """Builds the step.
+
+    Args:
+      inner: a `tfb.Bijector` for the kept part; its input event shape is
+        `event_shape[:-1] + [num_keep]`.
+      num_keep: Python `int`, how many entries of the last axis are kept.
+      event_shape: the static input event shape (a list of Python `int`s).
+      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      name: Python `str` name of the bijector.
+    """
+    parameters = dict(locals())
+    event_shape = [int(n) for n in event_shape]
+    if not 0 < num_keep < event_shape[-1]:
+      raise ValueError(f'{name}: num_keep must lie in (0, {event_shape[-1]}), '
+                       f'got {num_keep}.')
+    with tf.name_scope(name) as name:
+      self._inner = inner
+      self._num_keep = num_keep
+      self._event_shape = event_shape
+      self._kept_shape = event_shape[:-1] + [num_keep]
+      self._dropped_shape = event_shape[:-1] + [event_shape[-1] - num_keep]
+      self._inner_out_shape = [
+          int(n) for n in inner.forward_event_shape(self._kept_shape)]
+      super().__init__(
+          forward_min_event_ndims=len(event_shape),
+          inverse_min_event_ndims=1,
+          validate_args=validate_args,
+          parameters=parameters,
+          name=name)
+
+  @classmethod
+  def _parameter_properties(cls, dtype):
+    return dict()
+
+  def _get_parameterization(self):
+    # `inner` may be a deep flow: compare and hash by identity, not by value.
+    return id(self)
+
+  @property
+  def inner(self):
+    return self._inner
+
+  @property
+  def output_size(self):
+    return int(np.prod(self._event_shape))
+
+  def _leading_shape(self, t, event_ndims):
+    return tf.shape(t)[:tf.rank(t) - event_ndims]
+
+  def _check(self, shape, expected):
+    event = shape[-len(expected):] if shape.rank else shape
+    if shape.rank is not None and (shape.rank < len(expected) or any(
+        a is not None and a != b for a, b in zip(event, expected))):
+      raise ValueError(f'{self.name}: expected event shape {expected}, got '
+                       f'shape {shape.as_list()}.')
+
+  def _forward(self, x):
+    self._check(x.shape, self._event_shape)
+    batch = self._leading_shape(x, len(self._event_shape))
+    v = self._inner.forward(x[..., :self._num_keep])
+    flat = lambda t: tf.reshape(t, tf.concat([batch, [-1]], 0))
+    return tf.concat([flat(v), flat(x[..., self._num_keep:])], axis=-1)
+
+  def _inverse(self, y):
+    self._check(y.shape, [self.output_size])
+    batch = self._leading_shape(y, 1)
+    inner_size = int(np.prod(self._inner_out_shape))
+    v, r = y[..., :inner_size], y[..., inner_size:]
+    shaped = lambda t, s: tf.reshape(t, tf.concat([batch, s], 0))
+    z = self._inner.inverse(shaped(v, self._inner_out_shape))
+    return tf.concat([z, shaped(r, self._dropped_shape)], axis=-1)
+
+  def _forward_log_det_jacobian(self, x):
+    return self._inner.forward_log_det_jacobian(
+        x[..., :self._num_keep], event_ndims=len(self._kept_shape))
+
+  def _inverse_log_det_jacobian(self, y):
+    inner_size = int(np.prod(self._inner_out_shape))
+    batch = self._leading_shape(y, 1)
+    v = tf.reshape(y[..., :inner_size],
+                   tf.concat([batch, self._inner_out_shape], 0))
+    return self._inner.inverse_log_det_jacobian(
+        v, event_ndims=len(self._inner_out_shape))
+
+  def _forward_event_shape(self, input_shape):
+    return input_shape[:-len(self._event_shape)].concatenate(
+        [self.output_size])
+
+  def _inverse_event_shape(self, output_shape):
+    return output_shape[:-1].concatenate(self._event_shape)
+
+  def _forward_event_shape_tensor(self, input_shape):
+    return tf.concat([input_shape[:-len(self._event_shape)],
+                      [self.output_size]], 0)
+
+  def _inverse_event_shape_tensor(self, output_shape):
+    return tf.concat([output_shape[:-1], self._event_shape], 0)

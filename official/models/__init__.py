@@ -1,0 +1,46 @@
+"""Invertible-autoencoder models, built by name."""
+
+import dataclasses
+
+from official.models.pie import PieConfig
+from official.models.pie import PseudoInvertibleEncoder
+from official.models.revnet import RevNetAutoencoder
+from official.models.revnet import RevNetConfig
+from official.models.revnet import RevNetStage
+
+__all__ = ['MODELS', 'PieConfig', 'PseudoInvertibleEncoder',
+           'RevNetAutoencoder', 'RevNetConfig', 'RevNetStage', 'build_model',
+           'model_config']
+
+# The architectures of the papers (see docs/ARCHITECTURE.md for the shapes).
+MODELS = {
+    'revnet_celeba64': RevNetConfig(
+        image_shape=(64, 64, 3),
+        stages=(RevNetStage(25, 2), RevNetStage(50, 2), RevNetStage(100, 2),
+                RevNetStage(200, 2), RevNetStage(400, 2),
+                RevNetStage(400, 1, kernel_size=1)),
+        num_prior_dims=64),
+    'revnet_mnist': RevNetConfig(
+        image_shape=(28, 28, 1), pad_to=(32, 32),
+        stages=(RevNetStage(25, 2), RevNetStage(50, 2), RevNetStage(100, 2),
+                RevNetStage(200, 2)),
+        num_prior_dims=1024, num_classes=10),
+    'pie_mnist': PieConfig(),
+}
+
+
+def model_config(name, **overrides):
+  """The named model's config dataclass, with `overrides` replaced."""
+  if name not in MODELS:
+    raise ValueError(f'unknown model {name!r}; valid names: '
+                     f'{", ".join(sorted(MODELS))}')
+  return dataclasses.replace(MODELS[name], **overrides)
+
+
+def build_model(name, dtype='float32', **overrides):
+  """Builds the named model (variables created), e.g. `build_model('pie_mnist',
+  epsilon_sq=0.1)`. Unknown names raise a ValueError listing the valid ones."""
+  config = model_config(name, **overrides)
+  model_class = (PseudoInvertibleEncoder if isinstance(config, PieConfig)
+                 else RevNetAutoencoder)
+  return model_class(config, dtype=dtype, name=name)

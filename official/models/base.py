@@ -1,0 +1,92 @@
+"""The invertible-autoencoder API shared by every model."""
+
+import keras
+import tensorflow as tf
+
+from bijectors._keras_tracking import collect_keras_layers
+
+
+class InvertibleAutoencoder(keras.Model):
+  """One invertible map `F: x -> u` plus a choice of prior dimensions of `u`.
+
+  Subclasses set the flow and implement `restrict(u) -> z` (the prior
+  dimensions) and `extend(z) -> u` (the non-prior dimensions at their fixed
+  value). Then:
+
+  * `encode_full(x)` / `decode_full(u)` are the exact round trip,
+  * `encode(x) = restrict(encode_full(x))`, shape (N, d),
+  * `decode(z) = decode_full(extend(z))`,
+  * `sample(n)` decodes draws from the prior.
+  """
+
+  def __init__(self, flow, image_shape, **kwargs):
+    super().__init__(**kwargs)
+    self.image_shape = tuple(image_shape)
+    self._flow_bijector = flow
+    self.flow_layers = collect_keras_layers(flow)
+
+  @property
+  def flow(self):
+    """The `tfb.Bijector` x -> u that the model is built on."""
+    return self._flow_bijector
+
+  @property
+  def code_size(self):
+    return int(self.flow.forward_event_shape(self.flow_input_shape)[-1])
+
+  @property
+  def flow_input_shape(self):
+    """The event shape the flow takes (the image after preprocessing)."""
+    return self.image_shape
+
+  def build_flow(self):
+    """Creates every variable by running the flow once on zeros."""
+    self.encode_full(tf.zeros((1,) + self.image_shape, self.compute_dtype))
+    self.built = True
+
+  def _flow_forward(self, x):
+    return self.flow.forward(x)
+
+  def _flow_inverse(self, u):
+    return self.flow.inverse(u)
+
+  # The checks return a new tensor: TFP's bijector cache is keyed on the
+  # input tensor and would otherwise return results computed with the weights
+  # of an earlier call on the same tensor.
+
+  def _check_images(self, x):
+    x = tf.convert_to_tensor(x, self.compute_dtype)
+    if x.shape.rank is not None and tuple(x.shape[1:]) != self.image_shape:
+      raise ValueError(f'{self.name}: expected images of shape (N,) + '
+                       f'{self.image_shape}, got {x.shape.as_list()}.')
+    return tf.identity(x)
+
+  def _check_codes(self, u, size, what):
+    u = tf.convert_to_tensor(u, self.compute_dtype)
+    if u.shape.rank is not None and (u.shape.rank != 2 or u.shape[1] != size):
+      raise ValueError(f'{self.name}: expected {what} of shape (N, {size}), '
+                       f'got {u.shape.as_list()}.')
+    return tf.identity(u)
+
+  def encode_full(self, x):
+    return self._flow_forward(self._check_images(x))
+
+  def decode_full(self, u):
+    return self._flow_inverse(self._check_codes(u, self.code_size, 'codes'))
+
+  def encode(self, x):
+    return self.restrict(self.encode_full(x))
+
+  def decode(self, z):
+    return self.decode_full(self.extend(z))
+
+  def call(self, inputs):
+    return self.encode(inputs)
+
+
+def standard_normal(shape, seed=None, dtype=tf.float32):
+  """N(0, I) draws; reproducible when `seed` (a Python or tensor int) is set."""
+  if seed is None:
+    return tf.random.normal(shape, dtype=dtype)
+  seed = tf.cast(tf.stack([seed, 0]), tf.int64)
+  return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)

@@ -1,0 +1,170 @@
+"""Generative reversible networks: one RevNet as encoder and decoder."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import bijectors
+import layers
+from official.models import base
+from official.models.reversible import reversible_apply
+
+tfb = tfp.bijectors
+
+
+@dataclasses.dataclass(frozen=True)
+class RevNetStage:
+  """A checkerboard subsampling followed by `blocks` additive couplings whose
+  F and G have `hidden` intermediate channels and `kernel_size` kernels."""
+  hidden: int
+  blocks: int
+  kernel_size: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class RevNetConfig:
+  """Architecture and prior of a generative RevNet.
+
+  Attributes:
+    image_shape: (H, W, C) of the data.
+    pad_to: (H', W') to zero-pad the images to before the flow, or None.
+    stages: the `RevNetStage`s; every stage starts with a subsampling, the
+      first without splitting into streams.
+    num_prior_dims: how many output dimensions carry the prior; the rest are
+      clamped to 0 by `decode`.
+    num_classes: > 0 adds learnable per-class diagonal Gaussians over the whole
+      code (the optimal-transport experiment).
+    block_multiplier: repeats every stage's blocks this many times (depth).
+    memory_saving: rebuild activations from outputs in the backward pass.
+  """
+  image_shape: tuple
+  stages: tuple
+  num_prior_dims: int
+  pad_to: tuple = None
+  num_classes: int = 0
+  block_multiplier: int = 1
+  memory_saving: bool = True
+
+
+def _stack_steps(config, flow_shape, dtype):
+  """The subsamplings and couplings of the RevNet, in the order applied."""
+  steps, (height, width, channels) = [], flow_shape
+  for index, stage in enumerate(config.stages):
+    steps.append(bijectors.CheckerboardSubsample(
+        preserve_streams=index > 0, name=f'subsample_{index}'))
+    height, width, channels = height // 2, width // 2, channels * 4
+    for block in range(stage.blocks * config.block_multiplier):
+      half = channels // 2
+      steps.append(bijectors.AdditiveCoupling(
+          layers.ConvStack(stage.hidden, half, stage.kernel_size, dtype=dtype,
+                           name=f'stage{index}_block{block}_f'),
+          layers.ConvStack(stage.hidden, half, stage.kernel_size, dtype=dtype,
+                           name=f'stage{index}_block{block}_g'),
+          name=f'stage{index}_block{block}'))
+  return steps, (height, width, channels)
+
+
+class RevNetAutoencoder(base.InvertibleAutoencoder):
+  """A RevNet `F` used as encoder (`F`) and decoder (`F^-1`).
+
+  `encode` keeps the `num_prior_dims` output dimensions listed in
+  `prior_dims`; `decode` sets all others to 0, the prior's mean, and inverts.
+  With `num_classes > 0` the model also holds per-class diagonal Gaussians
+  `class_means`, `class_stds` over the whole code, and `sample` can draw per
+  class. All of it is model state, saved with the weights.
+  """
+
+  def __init__(self, config, dtype='float32', name='revnet', **kwargs):
+    flow_shape = tuple(config.pad_to or config.image_shape[:2]) + (
+        config.image_shape[2],)
+    self.config = config
+    self._steps, out_shape = _stack_steps(config, flow_shape, dtype)
+    self._flatten = tfb.Reshape(event_shape_out=[int(np.prod(out_shape))],
+                                event_shape_in=list(out_shape))
+    self._flow_shape = flow_shape
+    super().__init__(tfb.Chain([self._flatten] + self._steps[::-1]),
+                     config.image_shape, dtype=dtype, name=name, **kwargs)
+    self.memory_saving = config.memory_saving
+    size = self.code_size
+    self.prior_dims = self.add_weight(
+        shape=(config.num_prior_dims,), dtype='int32', trainable=False,
+        initializer=keras.initializers.Constant(
+            np.arange(config.num_prior_dims)), name='prior_dims')
+    if config.num_classes:
+      self.class_means = self.add_weight(
+          shape=(config.num_classes, size), initializer='zeros',
+          name='class_means')
+      self.class_stds = self.add_weight(
+          shape=(config.num_classes, size), initializer='ones',
+          name='class_stds')
+    self.build_flow()
+
+  @property
+  def flow_input_shape(self):
+    return self._flow_shape
+
+  def _pad(self, x):
+    if self.config.pad_to is None:
+      return x
+    (h, w), (ph, pw) = self.image_shape[:2], self.config.pad_to
+    return tf.pad(x, [[0, 0], [(ph - h) // 2, ph - h - (ph - h) // 2],
+                      [(pw - w) // 2, pw - w - (pw - w) // 2], [0, 0]])
+
+  def _crop(self, x):
+    if self.config.pad_to is None:
+      return x
+    (h, w), (ph, pw) = self.image_shape[:2], self.config.pad_to
+    top, left = (ph - h) // 2, (pw - w) // 2
+    return x[:, top:top + h, left:left + w, :]
+
+  def _flow_forward(self, x):
+    x = self._pad(x)
+    if self.memory_saving:
+      return self._flatten.forward(reversible_apply(self._steps, x))
+    return self.flow.forward(x)
+
+  def _flow_inverse(self, u):
+    if self.memory_saving:
+      x = reversible_apply(self._steps, self._flatten.inverse(u), inverse=True)
+    else:
+      x = self.flow.inverse(u)
+    return self._crop(x)
+
+  def restrict(self, u):
+    return tf.gather(u, self.prior_dims, axis=-1)
+
+  def extend(self, z):
+    z = self._check_codes(z, self.config.num_prior_dims, 'prior codes')
+    placement = tf.one_hot(self.prior_dims, self.code_size, dtype=z.dtype)
+    return tf.matmul(z, placement)
+
+  def sample(self, n, labels=None, seed=None):
+    """Decodes `n` prior draws: N(0, I) on the prior dimensions, or, for a
+    class-conditional model, the Gaussians of `labels` (default: 0, 1, ...)."""
+    if not self.config.num_classes:
+      return self.decode(base.standard_normal(
+          (n, self.config.num_prior_dims), seed, self.compute_dtype))
+    if labels is None:
+      labels = tf.range(n) % self.config.num_classes
+    noise = base.standard_normal((n, self.code_size), seed, self.compute_dtype)
+    means = tf.gather(self.class_means, labels)
+    stds = tf.gather(self.class_stds, labels)
+    return self.decode_full(means + stds * noise)
+
+  def set_prior_dims_from_codes(self, codes):
+    """Chooses the prior dimensions as those of largest std over `codes`, the
+    outputs of the (untrained) net on a pass of data (paper, Sec. 3.1)."""
+    std = np.std(np.asarray(codes, np.float64), axis=0)
+    top = np.argsort(-std, kind='stable')[:self.config.num_prior_dims]
+    self.prior_dims.assign(np.sort(top).astype(np.int32))
+
+  def set_class_gaussians_from_codes(self, codes, labels):
+    """Initializes each class's Gaussian to the mean and std of its codes."""
+    codes, labels = np.asarray(codes, np.float64), np.asarray(labels)
+    for name, stat in (('class_means', np.mean), ('class_stds', np.std)):
+      values = np.stack([stat(codes[labels == c], axis=0)
+                         for c in range(self.config.num_classes)])
+      getattr(self, name).assign(values.astype(self.compute_dtype))

@@ -1,0 +1,197 @@
+"""The three models: architecture, round trips, the autoencoder API, gradients."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import official
+from official import models
+
+
+def _flow_parameter_count(model):
+  return sum(int(np.prod(v.shape)) for v in model.flow.trainable_variables)
+
+
+def _randomize_pie(model, scale=0.02, seed=0):
+  """Moves PIE off its identity initialization (zero-initialized outputs)."""
+  rng = np.random.default_rng(seed)
+  for v in model.trainable_variables:
+    v.assign(v + scale * rng.standard_normal(v.shape).astype(v.dtype))
+
+
+@pytest.fixture(scope='module')
+def revnet_mnist():
+  return official.build_model('revnet_mnist')
+
+
+@pytest.fixture(scope='module')
+def pie():
+  model = official.build_model('pie_mnist')
+  _randomize_pie(model)
+  return model
+
+
+def test_revnet_parameter_counts_match_the_reference():
+  celeba = official.build_model('revnet_celeba64')
+  assert _flow_parameter_count(celeba) == 60_409_572
+  assert celeba.code_size == 64 * 64 * 3
+  x = tf.random.uniform((2, 64, 64, 3), seed=1)
+  x_back = celeba.decode_full(tf.constant(celeba.encode_full(x).numpy()))
+  assert np.max(np.abs(x_back - x)) <= 5e-6
+  assert celeba.encode(x).shape == (2, 64)
+  assert celeba.sample(2, seed=3).shape == (2, 64, 64, 3)
+
+
+def test_revnet_mnist_round_trip_and_prior(revnet_mnist):
+  model = revnet_mnist
+  assert _flow_parameter_count(model) == 2_108_180
+  x = tf.random.uniform((8, 28, 28, 1), seed=2)
+  u = model.encode_full(x)
+  assert u.shape == (8, 1024)
+  x_back = model.decode_full(tf.constant(u.numpy()))
+  assert np.max(np.abs(x_back - x)) <= 5e-6
+  samples = model.sample(10, seed=4)
+  assert samples.shape == (10, 28, 28, 1)
+  np.testing.assert_allclose(samples, model.sample(10, seed=4))
+
+
+def test_revnet_prior_dims_are_the_largest_std_dims():
+  model = official.build_model('revnet_celeba64')
+  codes = np.random.default_rng(0).standard_normal((50, model.code_size))
+  codes[:, [7, 300, 9000]] *= 10.
+  model.config = dataclasses.replace(model.config, num_prior_dims=64)
+  model.set_prior_dims_from_codes(codes)
+  dims = model.prior_dims.numpy()
+  assert {7, 300, 9000} <= set(dims) and len(set(dims)) == 64
+  u = tf.constant(codes[:3], tf.float32)
+  z = model.restrict(u)
+  np.testing.assert_array_equal(z, codes[:3][:, dims].astype(np.float32))
+  extended = model.extend(z).numpy()
+  np.testing.assert_array_equal(extended[:, dims], z)
+  assert np.count_nonzero(extended) == 3 * 64
+
+
+def test_class_gaussians_are_set_from_codes(revnet_mnist):
+  codes = np.random.default_rng(1).standard_normal((40, 1024))
+  labels = np.arange(40) % 10
+  revnet_mnist.set_class_gaussians_from_codes(codes, labels)
+  np.testing.assert_allclose(revnet_mnist.class_means.numpy()[3],
+                             codes[labels == 3].mean(0), rtol=1e-5)
+  np.testing.assert_allclose(revnet_mnist.class_stds.numpy()[3],
+                             codes[labels == 3].std(0), rtol=1e-5)
+
+
+def test_pie_architecture_and_round_trips(pie):
+  assert pie.code_size == 784 and pie.latent_size == 10
+  splits = [m for m in pie.flow.submodules if type(m).__name__ == 'Split']
+  assert sorted(s.num_keep for s in splits) == [2, 4, 10, 64]
+  assert all(abs(s.epsilon ** 2 - 0.01) < 1e-12 for s in splits)
+  x = tf.random.uniform((6, 28, 28, 1), seed=5)
+  u = pie.encode_full(x)
+  x_back = pie.decode_full(tf.constant(u.numpy()))
+  assert np.max(np.abs(x_back - x)) <= 1e-4
+  z = tf.random.normal((6, 10), seed=6)
+  np.testing.assert_allclose(pie.encode(tf.constant(pie.decode(z).numpy())),
+                             z, atol=1e-4)
+  assert pie.sample(4, std=0.5, seed=1).shape == (4, 28, 28, 1)
+
+
+def test_pie_log_prob_is_base_density_plus_log_det(pie):
+  x = tf.random.uniform((4, 28, 28, 1), seed=7)
+  u = pie.encode_full(tf.constant(x.numpy()))
+  base = -0.5 * tf.reduce_sum(u ** 2, -1) - 0.5 * 784 * np.log(2 * np.pi)
+  log_det = pie.flow.forward_log_det_jacobian(tf.constant(x.numpy()),
+                                              event_ndims=3)
+  np.testing.assert_allclose(pie.log_prob(x), base + log_det, rtol=1e-5)
+  # Eq. 17's eps term: each dropped dimension contributes -log(eps) = log 10.
+  dropped = 784 - 10
+  assert np.all(log_det.numpy() > dropped * np.log(10.) - 500)
+  bpd = pie.bits_per_dim(tf.cast(x * 255., tf.int32), seed=1)
+  assert bpd.shape == (4,) and np.all(np.isfinite(bpd))
+
+
+def test_pie_options():
+  model = official.build_model('pie_mnist', epsilon_sq=1.0, learn_g=False,
+                               conv_hidden=8, dense_hidden=16)
+  splits = [m for m in model.flow.submodules if type(m).__name__ == 'Split']
+  assert all(s.epsilon == 1.0 and not s.keras_layers for s in splits)
+
+
+@pytest.mark.parametrize('name', ['revnet_mnist', 'pie_mnist'])
+def test_variables_are_complete_from_both_sides(name, revnet_mnist, pie):
+  model = revnet_mnist if name == 'revnet_mnist' else pie
+  flow_refs = {v.ref() for v in model.flow.trainable_variables}
+  model_refs = {v.value.ref() for v in model.trainable_variables}
+  assert flow_refs <= model_refs
+  flow_layer_vars = [w for layer in model.flow_layers
+                     for w in layer.trainable_weights]
+  assert len(flow_refs) == len(flow_layer_vars) == len(
+      model.flow.trainable_variables)
+  x = tf.random.uniform((2, 28, 28, 1), seed=8)
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(model.encode_full(x) ** 2)
+  grads = tape.gradient(loss, model.flow.trainable_variables)
+  assert all(g is not None and np.any(g != 0) for g in grads)
+
+
+def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
+  model = revnet_mnist
+  x = tf.random.uniform((4, 28, 28, 1), seed=9)
+  results = {}
+  for memory_saving in (True, False):
+    model.memory_saving = memory_saving
+
+    @tf.function
+    def step(x):
+      with tf.GradientTape() as tape:
+        codes = model.encode(x)  # encoding direction
+        clamped = tf.clip_by_value(codes, -0.1, 0.1)
+        decoded = model.decode(clamped)  # decoding direction
+        loss = tf.reduce_sum(codes ** 2) + tf.reduce_sum(tf.abs(decoded - x))
+      return loss, tape.gradient(loss, model.trainable_variables)
+
+    results[memory_saving] = step(x)
+  model.memory_saving = True
+  np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-6)
+  checked = 0
+  for saved, plain in zip(results[True][1], results[False][1]):
+    if plain is None:
+      continue
+    error = np.linalg.norm(saved - plain) / np.linalg.norm(plain)
+    assert error <= 1e-5
+    checked += 1
+  assert checked == 64
+
+
+def test_float64_end_to_end():
+  model = official.build_model(
+      'revnet_mnist', dtype='float64',
+      stages=(models.RevNetStage(4, 1), models.RevNetStage(8, 1)),
+      num_prior_dims=16)
+  x = tf.random.uniform((3, 28, 28, 1), dtype=tf.float64, seed=10)
+  u = model.encode_full(x)
+  assert u.dtype == tf.float64 and u.shape == (3, 1024)
+  assert np.max(np.abs(model.decode_full(tf.constant(u.numpy())) - x)) < 1e-12
+  with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(model.decode(model.encode(x)) ** 2)
+  assert all(g.dtype == tf.float64
+             for g in tape.gradient(loss, model.flow.trainable_variables))
+  pie = official.build_model('pie_mnist', dtype='float64', conv_hidden=8,
+                             dense_hidden=16)
+  _randomize_pie(pie)
+  u = pie.encode_full(x)
+  assert np.max(np.abs(pie.decode_full(tf.constant(u.numpy())) - x)) < 1e-12
+  assert pie.log_prob(x).dtype == tf.float64
+
+
+def test_unknown_model_and_bad_shapes(revnet_mnist):
+  with pytest.raises(ValueError, match="unknown model 'revnet'; valid names: "
+                     'pie_mnist, revnet_celeba64, revnet_mnist'):
+    official.build_model('revnet')
+  with pytest.raises(ValueError, match=r'expected images of shape \(N,\) \+ '
+                     r'\(28, 28, 1\), got \[2, 32, 32, 1\]'):
+    revnet_mnist.encode(tf.zeros([2, 32, 32, 1]))
+  with pytest.raises(ValueError, match=r'expected codes of shape \(N, 1024\)'):
+    revnet_mnist.decode_full(tf.zeros([2, 10]))
