@@ -31,9 +31,12 @@ class SpectralNormDense(keras.layers.Layer):
                                                        'uniform'))
     self.bias = self.add_weight(shape=(self.units,), initializer='zeros',
                                 name='bias')
+    # Every replica computes the same u, so the first replica's update is
+    # the one kept under tf.distribute.
     self.u = self.add_weight(
         shape=(self.units,), trainable=False, name='u',
-        initializer=keras.initializers.RandomNormal())
+        initializer=keras.initializers.RandomNormal(),
+        aggregation='only_first_replica')
 
   def _normalize(self, t):
     return t / (ops.sqrt(ops.sum(t * t)) + 1e-12)

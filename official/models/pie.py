@@ -147,14 +147,13 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
     """log p(x) = log N(F(x); 0, I) + log |det dF/dx| (Eq. 17)."""
     return self.distribution.log_prob(self._check_images(x))
 
-  def bits_per_dim(self, pixels, seed=None):
+  def bits_per_dim(self, pixels, noise=None):
     """Negative log-likelihood in bits per dimension of 8-bit `pixels`
-    (values 0..255), with uniform dequantization x = (pixels + u) / 256."""
+    (values 0..255), dequantized as x = (pixels + noise) / 256 with `noise`
+    ~ U[0, 1) (drawn here when not given)."""
     pixels = tf.cast(pixels, self.compute_dtype)
-    noise = tf.random.uniform(tf.shape(pixels), dtype=pixels.dtype) if (
-        seed is None) else tf.random.stateless_uniform(
-            tf.shape(pixels), tf.cast(tf.stack([seed, 0]), tf.int64),
-            dtype=pixels.dtype)
-    x = (pixels + noise) / 256.
+    if noise is None:
+      noise = tf.random.uniform(tf.shape(pixels), dtype=pixels.dtype)
+    x = (pixels + tf.cast(noise, pixels.dtype)) / 256.
     dims = float(np.prod(self.image_shape))
     return -(self.log_prob(x) - dims * math.log(256.)) / (dims * math.log(2.))

@@ -1,0 +1,181 @@
+r"""Trains an experiment: `python -m official.train --experiment=NAME
+--model_dir=DIR [flags]`. Run again with the same flags to resume.
+
+Experiments: revnet_aae_celeba64, revnet_ot_mnist, pie_mnist (see
+official/experiments.py for their recipes). `--helpfull` lists every flag.
+"""
+
+import ast
+import dataclasses
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from official import experiments
+from official.data import pipelines
+
+_EXPERIMENT = flags.DEFINE_enum(
+    'experiment', 'pie_mnist', sorted(experiments.EXPERIMENTS),
+    'Which experiment to train.')
+_MODEL_DIR = flags.DEFINE_string(
+    'model_dir', None, 'Directory for checkpoints, TensorBoard events, sample '
+    'grids and metrics.json. An existing run there is resumed.')
+_TRAIN_STEPS = flags.DEFINE_integer(
+    'train_steps', None, 'Total training steps (default: the experiment\'s).')
+_BATCH_SIZE = flags.DEFINE_integer(
+    'batch_size', None, 'Global batch size, split evenly over the replicas.')
+_LEARNING_RATE = flags.DEFINE_float(
+    'learning_rate', None, 'Adam learning rate of the flow.')
+_CRITIC_LEARNING_RATE = flags.DEFINE_float(
+    'critic_learning_rate', None, 'Adam learning rate of the AAE adversary.')
+_SEED = flags.DEFINE_integer(
+    'seed', None, 'Seed of the weights, the data order and all noise.')
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    'checkpoint_every', None, 'Save a checkpoint every this many steps.')
+_LOG_EVERY = flags.DEFINE_integer(
+    'log_every', None, 'Print progress and write scalars every N steps.')
+_IMAGE_EVERY = flags.DEFINE_integer(
+    'image_every', None, 'Write a sample grid every this many steps.')
+_DATASET = flags.DEFINE_string(
+    'dataset', None, 'Data: mnist_bundled (the offline copy in the package), '
+    'or the TFDS names mnist and celeb_a.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', None, 'TFDS data directory, or a folder with the four MNIST '
+    'IDX files for mnist_bundled.')
+_STRATEGY = flags.DEFINE_enum(
+    'strategy', 'mirrored', ['mirrored', 'multi_worker', 'one_device'],
+    'mirrored: all visible GPUs, else the CPU (split by --cpu_replicas); '
+    'multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG; one_device: '
+    'the first GPU, else the CPU.')
+_CPU_REPLICAS = flags.DEFINE_integer(
+    'cpu_replicas', 1, 'Split the CPU into this many logical devices, so that '
+    '--strategy=mirrored runs that many replicas without a GPU.')
+_JIT_COMPILE = flags.DEFINE_bool(
+    'jit_compile', False, 'Compile the train steps with XLA.')
+_DETERMINISTIC = flags.DEFINE_bool(
+    'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
+_EPSILON_SQ = flags.DEFINE_float(
+    'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I).')
+_RECONSTRUCTION_STEPS = flags.DEFINE_integer(
+    'reconstruction_steps', None, 'AAE: steps of the reconstruction phase.')
+_ADVERSARIAL_STEPS = flags.DEFINE_integer(
+    'adversarial_steps', None, 'AAE: steps of the adversarial phase that '
+    'follow; sets --train_steps to the sum of both phases.')
+_MODEL_OVERRIDE = flags.DEFINE_multi_string(
+    'model_override', [], 'KEY=VALUE replacing a field of the model config, '
+    'e.g. conv_hidden=32 or learn_g=False. Repeatable.')
+
+
+def _parse_value(text):
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def _model_overrides(model_name):
+  from official import models  # pylint: disable=g-import-not-at-top
+  fields = {f.name for f in dataclasses.fields(models.model_config(
+      model_name))}
+  overrides = {}
+  for item in _MODEL_OVERRIDE.value:
+    key, sep, value = item.partition('=')
+    if not sep or key not in fields:
+      raise ValueError(f'bad --model_override {item!r}: use KEY=VALUE with KEY '
+                       f'one of {", ".join(sorted(fields))}')
+    overrides[key] = _parse_value(value)
+  if _EPSILON_SQ.value is not None:
+    if 'epsilon_sq' not in fields:
+      raise ValueError(f'--epsilon_sq applies to PIE, not to {model_name}')
+    if not _EPSILON_SQ.value > 0:
+      raise ValueError(f'--epsilon_sq must be positive, got '
+                       f'{_EPSILON_SQ.value}')
+    overrides['epsilon_sq'] = _EPSILON_SQ.value
+  return tuple(sorted(overrides.items()))
+
+
+def experiment_from_flags():
+  """The experiment config with every flag that was given applied."""
+  config = experiments.get_experiment(_EXPERIMENT.value)
+  train = {name: flag.value for name, flag in (
+      ('train_steps', _TRAIN_STEPS), ('batch_size', _BATCH_SIZE),
+      ('learning_rate', _LEARNING_RATE), ('seed', _SEED),
+      ('checkpoint_every', _CHECKPOINT_EVERY), ('log_every', _LOG_EVERY),
+      ('image_every', _IMAGE_EVERY)) if flag.value is not None}
+  loss = {}
+  if isinstance(config.loss, experiments.AdversarialConfig):
+    if _CRITIC_LEARNING_RATE.value is not None:
+      loss['critic_learning_rate'] = _CRITIC_LEARNING_RATE.value
+    if _RECONSTRUCTION_STEPS.value is not None:
+      loss['reconstruction_steps'] = _RECONSTRUCTION_STEPS.value
+    if _ADVERSARIAL_STEPS.value is not None:
+      train['train_steps'] = loss.get(
+          'reconstruction_steps',
+          config.loss.reconstruction_steps) + _ADVERSARIAL_STEPS.value
+  elif (_CRITIC_LEARNING_RATE.value, _RECONSTRUCTION_STEPS.value,
+        _ADVERSARIAL_STEPS.value) != (None, None, None):
+    raise ValueError(f'--critic_learning_rate, --reconstruction_steps and '
+                     f'--adversarial_steps apply to revnet_aae_celeba64, not '
+                     f'to {config.name}')
+  for name, value in train.items():
+    if name != 'learning_rate' and name != 'seed' and value <= 0:
+      raise ValueError(f'--{name} must be positive, got {value}')
+  return dataclasses.replace(
+      config, train=dataclasses.replace(config.train, **train),
+      loss=dataclasses.replace(config.loss, **loss),
+      dataset=_DATASET.value or config.dataset,
+      model_overrides=_model_overrides(config.model))
+
+
+def make_strategy(name, cpu_replicas):
+  """The tf.distribute strategy named by --strategy (call before TF starts)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if cpu_replicas > 1:
+    cpu = tf.config.list_physical_devices('CPU')[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+  if name == 'multi_worker':
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  gpus = [d.name for d in tf.config.list_logical_devices('GPU')]
+  if name == 'one_device':
+    return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else '/cpu:0')
+  if gpus:
+    return tf.distribute.MirroredStrategy(gpus)
+  return tf.distribute.MirroredStrategy(
+      [d.name for d in tf.config.list_logical_devices('CPU')])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not _MODEL_DIR.value:
+    raise app.UsageError('--model_dir is required')
+  logging.set_verbosity(logging.WARNING)
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import trainers  # pylint: disable=g-import-not-at-top
+  try:
+    config = experiment_from_flags()
+    spec = pipelines.InputSpec(config.dataset, _DATA_DIR.value)
+    pipelines.check_input_spec(spec)
+    strategy = make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
+    if _DETERMINISTIC.value:
+      tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.train.seed)
+    print(f'training {config.name} on {config.dataset} with '
+          f'{strategy.num_replicas_in_sync} replica(s) of '
+          f'{type(strategy).__name__}, global batch {config.train.batch_size}',
+          flush=True)
+    trainer = trainers.Trainer(trainers.build_task(config), strategy,
+                               _MODEL_DIR.value, spec, _JIT_COMPILE.value)
+    metrics = trainer.run()
+  except (trainers.TrainingError, pipelines.DataError, ValueError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(f'done: {_MODEL_DIR.value}/metrics.json {metrics}', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

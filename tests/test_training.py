@@ -1,0 +1,200 @@
+"""The trainers: distribution, resume after SIGKILL, guards, CelebA input."""
+
+import dataclasses
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import trainers
+from official import experiments
+from official import models
+from official.data import pipelines
+from tests.conftest import REPO
+
+TINY_REVNET = (('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1),
+                           models.RevNetStage(8, 1))),)
+TINY_PIE = (('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1))
+
+
+def _config(name, batch_size, steps, overrides, **loss):
+  config = experiments.get_experiment(name)
+  return dataclasses.replace(
+      config, model_overrides=overrides,
+      train=dataclasses.replace(config.train, batch_size=batch_size,
+                                train_steps=steps, checkpoint_every=1,
+                                log_every=1, image_every=1000),
+      loss=dataclasses.replace(config.loss, **loss))
+
+
+@functools.lru_cache(maxsize=None)
+def _strategy(replicas):
+  # One strategy per replica count for the whole session: several
+  # MirroredStrategy instances in one process can clash in their collectives.
+  return tf.distribute.MirroredStrategy(
+      [f'/cpu:{i}' for i in range(replicas)])
+
+
+def _train(config, replicas, model_dir, dataset='mnist_bundled'):
+  keras.utils.set_random_seed(0)
+  trainer = trainers.Trainer(trainers.build_task(config), _strategy(replicas),
+                             str(model_dir), pipelines.InputSpec(dataset))
+  metrics = trainer.run()
+  return trainer, metrics
+
+
+@pytest.mark.parametrize('name, overrides, loss', [
+    ('revnet_ot_mnist', TINY_REVNET, {'init_batches': 1}),
+    ('pie_mnist', TINY_PIE, {}),
+])
+def test_two_replicas_equal_one_on_the_same_global_batch(name, overrides, loss,
+                                                         tmp_path):
+  config = _config(name, batch_size=40, steps=1, overrides=overrides, **loss)
+  one, one_metrics = _train(config, 1, tmp_path / 'one')
+  two, two_metrics = _train(config, 2, tmp_path / 'two')
+  assert two.strategy.num_replicas_in_sync == 2
+  np.testing.assert_allclose(two_metrics['final_losses']['loss'],
+                             one_metrics['final_losses']['loss'], rtol=1e-5)
+  for a, b in zip(one.model.weights, two.model.weights):
+    np.testing.assert_allclose(np.asarray(b.value), np.asarray(a.value),
+                               rtol=1e-5, atol=1e-6)
+  assert one_metrics['final_losses']['grad_norm'] > 0
+  assert two.optimizers['optimizer'].iterations.numpy() == 1
+
+
+def test_foreign_run_in_model_dir_is_refused_and_left_intact(tmp_path):
+  _train(_config('pie_mnist', 8, 1, TINY_PIE), 1, tmp_path)
+  files = {name: (tmp_path / 'checkpoints' / name).read_bytes()
+           for name in os.listdir(tmp_path / 'checkpoints')}
+  config = _config('revnet_ot_mnist', 20, 1, TINY_REVNET, init_batches=1)
+  with pytest.raises(trainers.TrainingError,
+                     match="holds a run of experiment 'pie_mnist', not "
+                     "'revnet_ot_mnist'"):
+    _train(config, 1, tmp_path)
+  os.remove(tmp_path / 'experiment.json')
+  with pytest.raises(trainers.TrainingError,
+                     match='holds a checkpoint but no experiment.json'):
+    _train(config, 1, tmp_path)
+  assert files == {name: (tmp_path / 'checkpoints' / name).read_bytes()
+                   for name in os.listdir(tmp_path / 'checkpoints')}
+
+
+def test_adversarial_autoencoder_runs_both_phases_on_two_replicas(tmp_path):
+  stages = tuple(models.RevNetStage(4, 1, k) for k in (3, 3, 3, 3, 3, 1))
+  config = _config('revnet_aae_celeba64', batch_size=4, steps=3,
+                   overrides=(('stages', stages), ('num_prior_dims', 8)),
+                   reconstruction_steps=1, init_batches=2)
+  with tfds.testing.mock_data(num_examples=16):
+    trainer, metrics = _train(config, 2, tmp_path, dataset='celeb_a')
+  assert set(metrics['final_losses']) >= {'l1', 'l2', 'encoder', 'critic'}
+  assert all(np.isfinite(v) for v in metrics['final_losses'].values())
+  critic = trainer.task.critic
+  assert trainer.optimizers['critic_optimizer'].iterations.numpy() == 2
+  assert trainer.optimizers['optimizer'].iterations.numpy() == 3
+  assert len(critic.non_trainable_weights) == 3
+  assert os.path.exists(tmp_path / 'samples.png')
+
+
+def test_celeba_pipeline_crops_the_face_and_resizes(tmp_path):
+  image = np.zeros((218, 178, 3), np.uint8)
+  image[39:179, 19:159] = 255  # exactly the central 140x140
+  out = pipelines.celeba_preprocess(tf.constant(image))
+  assert out.shape == (64, 64, 3) and out.dtype == tf.float32
+  np.testing.assert_allclose(out, 1., atol=1e-6)
+  image[39:179, 19:89] = 0  # left half of the crop dark
+  out = pipelines.celeba_preprocess(tf.constant(image)).numpy()
+  assert out[:, :31].max() < 1e-6 and out[:, 33:].min() > 1 - 1e-6
+  with tfds.testing.mock_data(num_examples=12):
+    dataset = pipelines.make_dataset_fn(
+        pipelines.InputSpec('celeb_a'), seed=0, global_batch=4)(None)
+    images, _ = next(iter(dataset))
+  assert images.shape == (4, 64, 64, 3)
+  assert 0. <= images.numpy().min() and images.numpy().max() <= 1.
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = _config('pie_mnist', batch_size=8, steps=5, overrides=TINY_PIE)
+  task = trainers.build_task(config)
+  train_step = task.train_step
+
+  def poisoned(model, optimizers, batch, step, phase):
+    images, labels = batch
+    images = tf.where(step >= 2, images * np.nan, images)
+    return train_step(model, optimizers, (images, labels), step, phase)
+
+  task.train_step = poisoned
+  trainer = trainers.Trainer(task, _strategy(1), str(tmp_path),
+                             pipelines.InputSpec('mnist_bundled'))
+  with pytest.raises(trainers.TrainingError,
+                     match=r'non-finite loss at step 2 .*ckpt-2 is kept'):
+    trainer.run()
+  assert tf.train.latest_checkpoint(str(tmp_path / 'checkpoints')).endswith(
+      'ckpt-2')
+
+
+def _command(model_dir):
+  return [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
+          f'--model_dir={model_dir}', '--train_steps=60', '--batch_size=16',
+          '--checkpoint_every=10', '--log_every=10', '--image_every=1000',
+          '--deterministic', '--model_override=conv_hidden=8',
+          '--model_override=dense_hidden=16', '--model_override=steps=1']
+
+
+def _final_weights(model_dir):
+  reader = tf.train.load_checkpoint(os.path.join(model_dir, 'checkpoints'))
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith('model/') and 'OPTIMIZER_SLOT' not in k}
+
+
+def test_sigkill_then_resume_matches_uninterrupted_training(tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
+  straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
+  subprocess.run(_command(straight), env=env, cwd=REPO, check=True,
+                 capture_output=True)
+  process = subprocess.Popen(_command(killed), env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  state = os.path.join(killed, 'checkpoints', 'checkpoint')
+  deadline = time.time() + 120
+  while time.time() < deadline and not (
+      os.path.exists(state) and 'ckpt-20' in open(state).read()):
+    time.sleep(0.02)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not os.path.exists(os.path.join(killed, 'metrics.json'))
+  resumed = subprocess.run(_command(killed), env=env, cwd=REPO, check=True,
+                           capture_output=True, text=True)
+  assert 'resumed from' in resumed.stdout and 'at step 20' in resumed.stdout
+  a, b = _final_weights(straight), _final_weights(killed)
+  assert a.keys() == b.keys() and len(a) > 50
+  for key in a:
+    np.testing.assert_allclose(b[key], a[key], rtol=1e-6, atol=1e-7,
+                               err_msg=key)
+  with open(os.path.join(killed, 'metrics.json')) as f:
+    assert json.load(f)['step'] == 60
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--experiment=nope'], 'value should be one of'),
+    (['--dataset=imagenet'], "unknown dataset 'imagenet'"),
+    (['--dataset=mnist_bundled', '--data_dir=/nonexistent/mnist'],
+     'data_dir does not exist: /nonexistent/mnist'),
+    (['--model_dir=/etc/hostname/run'], 'model_dir is not writable'),
+    (['--epsilon_sq=-1'], '--epsilon_sq must be positive'),
+])
+def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
+  command = [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
+             f'--model_dir={tmp_path}/run', '--train_steps=1'] + args
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  assert result.returncode != 0
+  assert message in result.stderr
+  assert 'Traceback' not in result.stderr

@@ -1,0 +1,87 @@
+"""The generative RevNet as adversarial autoencoder (RevNet paper, Sec. 2.2)."""
+
+import numpy as np
+import tensorflow as tf
+
+import layers
+from trainers.task import Task
+
+
+class AdversarialAutoencoderTask(Task):
+  """Reconstruction phase, then reconstruction + latent hinge adversary.
+
+  Reconstruction loss (both phases): the prior dimensions z of the code u
+  are clipped to +-prior_clip and all others clamped to 0, giving u_c; then
+
+  ```none
+  l1_weight * |x - F^-1(u_c)|_1 + l2_weight * |u' - u_c|_2^2
+  ```
+
+  where u' is u with its prior dimensions clipped (means over elements). The
+  adversarial phase adds the encoder's hinge loss -D(z) and trains the
+  spectral-normalized critic D on N(0, I) draws against z with
+  relu(1 - D(prior)) + relu(1 + D(z)). Adam with betas (0, 0.9) for both,
+  gradient-norm clipping on the RevNet.
+  """
+
+  def build_optimizers(self, model):
+    self.critic = layers.Discriminator(name='critic')
+    self.critic.build((None, model.config.num_prior_dims))
+    return {'optimizer': self._adam(self.train.learning_rate,
+                                    model.trainable_variables),
+            'critic_optimizer': self._adam(self.loss.critic_learning_rate,
+                                           self.critic.trainable_variables)}
+
+  def checkpoint_objects(self):
+    return {'critic': self.critic}
+
+  def initialize(self, model, batches):
+    """Prior dims: the largest-std outputs of the untrained net."""
+    model.set_prior_dims_from_codes(np.concatenate(
+        [model.encode_full(images) for images, _ in batches]))
+
+  def phase(self, step):
+    return ('reconstruction' if step < self.loss.reconstruction_steps
+            else 'adversarial')
+
+  def _reconstruction(self, model, images, codes):
+    clip = self.loss.prior_clip
+    clamped = model.extend(tf.clip_by_value(model.restrict(codes), -clip, clip))
+    reconstructed = model.decode_full(clamped)
+    # Both sides have the prior dims clipped, so only the others remain.
+    is_prior = tf.reduce_sum(tf.one_hot(model.prior_dims, model.code_size,
+                                        dtype=codes.dtype), 0)
+    l1 = tf.reduce_mean(tf.abs(images - reconstructed), axis=[1, 2, 3])
+    l2 = tf.reduce_mean(((1. - is_prior) * codes) ** 2, axis=1)
+    scale = 1. / self.train.batch_size
+    return (self.loss.l1_weight * tf.reduce_sum(l1) * scale,
+            self.loss.l2_weight * tf.reduce_sum(l2) * scale)
+
+  def train_step(self, model, optimizers, batch, step, phase):
+    images, _ = batch
+    scale = 1. / self.train.batch_size
+    adversarial = phase == 'adversarial'
+    if adversarial:
+      prior = self.local_rows(self.noise(
+          0, (self.train.batch_size, model.config.num_prior_dims), step))
+    with tf.GradientTape(persistent=adversarial) as tape:
+      codes = model.encode_full(images)
+      l1, l2 = self._reconstruction(model, images, codes)
+      loss = l1 + l2
+      if adversarial:
+        z = model.restrict(codes)
+        scores = self.critic(tf.concat([prior, z], 0), training=True)
+        real, fake = tf.split(scores, 2)
+        encoder_loss = -tf.reduce_sum(fake) * scale
+        critic_loss = (tf.reduce_sum(tf.nn.relu(1. - real)) + tf.reduce_sum(
+            tf.nn.relu(1. + fake))) * scale
+        loss = loss + encoder_loss
+    norm = self.apply_gradients(optimizers['optimizer'], tape, loss,
+                                model.trainable_variables,
+                                clip_norm=self.loss.clip_norm)
+    losses = {'loss': loss, 'l1': l1, 'l2': l2}
+    if adversarial:
+      self.apply_gradients(optimizers['critic_optimizer'], tape, critic_loss,
+                           self.critic.trainable_variables)
+      losses.update(encoder=encoder_loss, critic=critic_loss)
+    return losses, {'grad_norm': norm}

@@ -1,0 +1,249 @@
+"""The one training loop that every experiment runs.
+
+Compiled train steps under any `tf.distribute` strategy, checkpoints that
+resume (model, optimizers, step; data position and random numbers are
+functions of the step), TensorBoard scalars and images, a progress line, PNG
+sample grids, and a stop on non-finite losses that keeps the last good
+checkpoint.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from official.data import pipelines
+from official.visualize import image_grid
+from official.visualize import save_image_grid
+
+__all__ = ['Trainer', 'TrainingError']
+
+
+class TrainingError(Exception):
+  """A problem to report in one line, without a traceback."""
+
+
+def _is_chief(strategy):
+  resolver = getattr(strategy, 'cluster_resolver', None)
+  if resolver is None or not resolver.task_type:
+    return True
+  has_chief = 'chief' in resolver.cluster_spec().as_dict()
+  return resolver.task_type == 'chief' or (
+      not has_chief and resolver.task_type == 'worker' and
+      resolver.task_id == 0)
+
+
+def _format_seconds(seconds):
+  seconds = int(seconds)
+  return (f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600
+          else f'{seconds // 60}m{seconds % 60:02d}s')
+
+
+class Trainer:
+  """Runs `task` in `model_dir` under `strategy`.
+
+  Args:
+    task: a `trainers.task.Task`.
+    strategy: a `tf.distribute.Strategy`.
+    model_dir: where checkpoints, `experiment.json`, TensorBoard events,
+      sample grids and `metrics.json` go.
+    data: a `pipelines.InputSpec`.
+    jit_compile: compile the train steps with XLA.
+  """
+
+  def __init__(self, task, strategy, model_dir, data, jit_compile=False):
+    self.task = task
+    self.train = task.train
+    self.strategy = strategy
+    self.model_dir = model_dir
+    self.data = data
+    self.jit_compile = jit_compile
+    self.is_chief = _is_chief(strategy)
+
+  # -- set-up ----------------------------------------------------------------
+
+  def _prepare_model_dir(self):
+    try:
+      os.makedirs(self.model_dir, exist_ok=True)
+      probe = tempfile.NamedTemporaryFile(dir=self.model_dir)
+      probe.close()
+    except OSError as e:
+      raise TrainingError(f'model_dir is not writable: {self.model_dir} '
+                          f'({e.strerror})') from e
+    info_path = os.path.join(self.model_dir, 'experiment.json')
+    has_checkpoint = tf.train.latest_checkpoint(
+        os.path.join(self.model_dir, 'checkpoints')) is not None
+    if os.path.exists(info_path):
+      with open(info_path) as f:
+        info = json.load(f)
+      if info.get('experiment') != self.task.config.name:
+        raise TrainingError(
+            f'model_dir {self.model_dir} holds a run of experiment '
+            f'{info.get("experiment")!r}, not {self.task.config.name!r}; use '
+            f'another --model_dir')
+    elif has_checkpoint:
+      raise TrainingError(f'model_dir {self.model_dir} holds a checkpoint but '
+                          f'no experiment.json; use another --model_dir')
+    return info_path
+
+  def _write_experiment_info(self, info_path):
+    if not self.is_chief:
+      return
+    info = {'experiment': self.task.config.name,
+            'config': dataclasses.asdict(self.task.config),
+            'data': dataclasses.asdict(self.data)}
+    with open(info_path, 'w') as f:
+      json.dump(info, f, indent=2, default=repr)
+
+  def _checkpoint_dir(self):
+    if self.is_chief:
+      return os.path.join(self.model_dir, 'checkpoints')
+    # Non-chief workers take part in the collective save, into a scratch dir.
+    resolver = self.strategy.cluster_resolver
+    return os.path.join(self.model_dir, 'scratch',
+                        f'{resolver.task_type}_{resolver.task_id}')
+
+  def _build(self):
+    with self.strategy.scope():
+      self.model = self.task.build_model()
+      self.optimizers = self.task.build_optimizers(self.model)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, step=self.step, **self.optimizers,
+        **self.task.checkpoint_objects())
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, self._checkpoint_dir(), max_to_keep=3)
+
+  def _restore_or_initialize(self, info_path):
+    latest = self.manager.latest_checkpoint
+    if latest:
+      try:
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+      except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise TrainingError(
+            f'checkpoint {latest} does not match experiment '
+            f'{self.task.config.name!r} ({str(e).splitlines()[0][:200]})'
+        ) from e
+      print(f'resumed from {latest} at step {int(self.step.numpy())}', flush=True)
+      return
+    init_batches = getattr(self.task.loss, 'init_batches', 0)
+    if init_batches:
+      dataset = pipelines.make_dataset_fn(
+          self.data, self.train.seed + 1, self.train.batch_size)(None)
+      self.task.initialize(self.model, dataset.take(init_batches))
+    self._write_experiment_info(info_path)
+    self.manager.save(checkpoint_number=0)
+
+  def _step_function(self, phase):
+    task, model, optimizers = self.task, self.model, self.optimizers
+
+    def replica_step(batch, step):
+      return task.train_step(model, optimizers, batch, step, phase)
+
+    @tf.function(jit_compile=self.jit_compile)
+    def step_fn(iterator, step):
+      sums, same = self.strategy.run(replica_step, args=(next(iterator), step))
+      reduce = self.strategy.reduce
+      out = {k: reduce(tf.distribute.ReduceOp.SUM, v, None)
+             for k, v in sums.items()}
+      out.update({k: reduce(tf.distribute.ReduceOp.MEAN, v, None)
+                  for k, v in same.items()})
+      task.after_step(model)
+      return out
+
+    return step_fn
+
+  # -- outputs ---------------------------------------------------------------
+
+  def _write_images(self, writer, step, final=False):
+    if not self.is_chief:
+      return
+    samples = self.task.sample_images(self.model, 100, seed=self.train.seed)
+    name = 'samples.png' if final else f'samples/step_{step:07d}.png'
+    save_image_grid(samples, os.path.join(self.model_dir, name))
+    with writer.as_default(step=step):
+      grid = image_grid(samples, 10).astype(np.float32) / 255.
+      grid = grid[..., None] if grid.ndim == 2 else grid
+      tf.summary.image('samples', grid[None])
+
+  def _finish(self, losses, seconds):
+    spec = pipelines.InputSpec(self.data.dataset, self.data.data_dir, 'test')
+    images, labels = next(iter(pipelines.make_dataset_fn(
+        spec, 0, 500)(None).take(1)))
+    images, labels = images.numpy(), labels.numpy()
+    metrics = {'experiment': self.task.config.name, 'step': int(self.step.numpy()),
+               'train_seconds_this_process': round(seconds, 1),
+               'final_losses': {k: float(v) for k, v in losses.items()},
+               **self.task.evaluate(self.model, images, labels)}
+    if self.is_chief:
+      x = images[:50]
+      reconstructions = self.model.decode(self.model.encode(x))
+      pairs = np.stack([x, reconstructions], 1).reshape((-1,) + x.shape[1:])
+      save_image_grid(pairs, os.path.join(self.model_dir,
+                                          'reconstructions.png'))
+      with open(os.path.join(self.model_dir, 'metrics.json'), 'w') as f:
+        json.dump(metrics, f, indent=2)
+    return metrics
+
+  # -- the loop --------------------------------------------------------------
+
+  def run(self):
+    """Trains to `train_steps`; returns the final metrics."""
+    info_path = self._prepare_model_dir()
+    self._build()
+    self._restore_or_initialize(info_path)
+    start_step = int(self.step.numpy())
+    dataset_fn = pipelines.make_dataset_fn(self.data, self.train.seed,
+                                           self.train.batch_size, start_step)
+    iterator = iter(self.strategy.distribute_datasets_from_function(
+        dataset_fn))
+    writer = (tf.summary.create_file_writer(
+        os.path.join(self.model_dir, 'train')) if self.is_chief
+              else tf.summary.create_noop_writer())
+    step_fns, losses = {}, {}
+    total = self.train.train_steps
+    began = time.time()
+    timed_from, timed_steps = None, 0
+    for step in range(start_step, total):
+      phase = self.task.phase(step)
+      if phase not in step_fns:
+        step_fns[phase] = self._step_function(phase)
+      values = step_fns[phase](iterator, tf.constant(step, tf.int64))
+      losses = {k: float(v) for k, v in values.items()}
+      bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+      if bad:
+        raise TrainingError(
+            f'non-finite loss at step {step} ({bad}); stopped without saving, '
+            f'the last good checkpoint {self.manager.latest_checkpoint} is kept')
+      self.step.assign(step + 1)
+      done = step + 1
+      if timed_from is None:
+        timed_from = time.time()  # the first step includes tracing
+      else:
+        timed_steps += 1
+      if done % self.train.log_every == 0 or done == total:
+        rate = timed_steps / max(time.time() - timed_from, 1e-9)
+        eta = (total - done) / rate if rate else float('nan')
+        shown = ' '.join(f'{k} {v:.4g}' for k, v in losses.items())
+        print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} steps/s, '
+              f'{rate * self.train.batch_size:.0f} img/s | ETA '
+              f'{_format_seconds(eta) if rate else "?"}', flush=True)
+        with writer.as_default(step=done):
+          for k, v in losses.items():
+            tf.summary.scalar(f'{phase}/{k}', v)
+      if done % self.train.checkpoint_every == 0 or done == total:
+        self.manager.save(checkpoint_number=done)
+      if done % self.train.image_every == 0:
+        self._write_images(writer, done)
+    self._write_images(writer, total, final=True)
+    writer.flush()
+    metrics = self._finish(losses, time.time() - began)
+    if not self.is_chief:
+      shutil.rmtree(self._checkpoint_dir(), ignore_errors=True)
+    return metrics

@@ -1,0 +1,111 @@
+"""What every experiment's task provides, and the replica-side helpers."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import official
+
+
+class Task:
+  """Owns `build_model`, `build_optimizers`, `initialize` and `train_step` of
+  one experiment (Model Garden style); the shared loop in `trainers.loop` runs
+  it under any `tf.distribute` strategy.
+
+  `train_step` runs in replica context on the replica's rows of the global
+  batch and returns losses already divided by the global batch size (or
+  otherwise scaled so that their sum over replicas is the global value).
+  """
+
+  def __init__(self, config):
+    self.config = config
+    self.train = config.train
+    self.loss = config.loss
+
+  # -- building ------------------------------------------------------------
+
+  def build_model(self):
+    return official.build_model(self.config.model,
+                                **dict(self.config.model_overrides))
+
+  def _adam(self, learning_rate, variables):
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.train.beta_1,
+                                      beta_2=self.train.beta_2)
+    optimizer.build(variables)  # inside the strategy scope, never lazily
+    return optimizer
+
+  def build_optimizers(self, model):
+    return {'optimizer': self._adam(self.train.learning_rate,
+                                    model.trainable_variables)}
+
+  def initialize(self, model, batches):
+    """Data-dependent initialization of a new run (not of a resumed one)
+    from an iterable of (images, labels) global batches."""
+    del model, batches
+
+  def checkpoint_objects(self):
+    """Trackables besides the model and optimizers to checkpoint."""
+    return {}
+
+  def phase(self, step):
+    """The name of the train step used at `step` (one compiled step each)."""
+    return 'train'
+
+  # -- replica-side helpers ------------------------------------------------
+
+  def noise(self, kind, shape, step, uniform=False):
+    """Random numbers that depend only on (seed, step, kind): the same on
+    every replica, so each replica can take its rows of a global draw."""
+    seed = tf.stack([tf.cast(self.train.seed, tf.int64),
+                     tf.cast(step, tf.int64) * 16 + kind])
+    if uniform:
+      return tf.random.stateless_uniform(shape, seed)
+    return tf.random.stateless_normal(shape, seed)
+
+  def local_rows(self, global_tensor):
+    """This replica's rows of a tensor that has one row per global example."""
+    context = tf.distribute.get_replica_context()
+    local = self.train.batch_size // context.num_replicas_in_sync
+    start = context.replica_id_in_sync_group * local
+    return global_tensor[start:start + local]
+
+  def apply_gradients(self, optimizer, tape, loss, variables, clip_norm=None):
+    """Sums gradients over replicas, clips the global norm, applies them.
+
+    Keras 3 optimizers sum gradients over replicas inside `apply_gradients`,
+    after clipping each replica's share on its own. Clipping the global
+    gradient needs it first, so it is summed here and every replica passes
+    its 1/num_replicas share of the clipped gradient.
+    """
+    grads = [tf.convert_to_tensor(g)  # gathers give IndexedSlices
+             for g in tape.gradient(loss, variables)]
+    context = tf.distribute.get_replica_context()
+    grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    norm = tf.linalg.global_norm(grads)
+    if clip_norm:
+      grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+    share = 1. / context.num_replicas_in_sync
+    optimizer.apply_gradients([(g * share, v) for g, v in zip(grads,
+                                                              variables)])
+    return norm
+
+  def after_step(self, model):
+    """Runs in cross-replica context after every step (projections)."""
+    del model
+
+  # -- pictures and metrics ------------------------------------------------
+
+  def sample_images(self, model, count, seed):
+    return model.sample(count, seed=seed)
+
+  def evaluate(self, model, images, labels):
+    """Metrics of the trained model on held-out `images` in [0, 1]."""
+    x = tf.constant(images[:500], model.compute_dtype)
+    full = model.decode_full(model.encode_full(x))
+    restricted = model.decode(model.encode(x))
+    return {
+        'inversion_l1_mean': float(np.mean(np.abs(full - x))),
+        'inversion_l1_max': float(np.max(np.abs(full - x))),
+        'reconstruction_l1_from_prior_dims': float(
+            np.mean(np.abs(restricted - x))),
+    }
