@@ -7,14 +7,18 @@ official/experiments.py for their recipes). `--helpfull` lists every flag.
 
 import ast
 import dataclasses
+import os
 import sys
 
-from absl import app
-from absl import flags
-from absl import logging
+# Quiet TensorFlow's C++ start-up lines unless the user asked for them.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from official import experiments
-from official.data import pipelines
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+
+from official import experiments  # pylint: disable=g-import-not-at-top
+from official.data import pipelines  # pylint: disable=g-import-not-at-top
 
 _EXPERIMENT = flags.DEFINE_enum(
     'experiment', 'pie_mnist', sorted(experiments.EXPERIMENTS),

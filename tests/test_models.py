@@ -81,6 +81,10 @@ def test_class_gaussians_are_set_from_codes(revnet_mnist):
                              codes[labels == 3].mean(0), rtol=1e-5)
   np.testing.assert_allclose(revnet_mnist.class_stds.numpy()[3],
                              codes[labels == 3].std(0), rtol=1e-5)
+  revnet_mnist.set_class_gaussians_from_codes(codes[labels < 9],
+                                              labels[labels < 9])
+  np.testing.assert_allclose(revnet_mnist.class_means.numpy()[9],
+                             codes[labels < 9].mean(0), rtol=1e-5)
 
 
 def test_pie_architecture_and_round_trips(pie):

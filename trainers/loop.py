@@ -18,6 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from official import models
 from official.data import pipelines
 from official.visualize import image_grid
 from official.visualize import save_image_grid
@@ -95,9 +96,12 @@ class Trainer:
   def _write_experiment_info(self, info_path):
     if not self.is_chief:
       return
-    info = {'experiment': self.task.config.name,
-            'config': dataclasses.asdict(self.task.config),
-            'data': dataclasses.asdict(self.data)}
+    config = self.task.config
+    info = {'experiment': config.name, 'model': config.model,
+            'model_overrides': models.overrides_to_json(config.model_overrides),
+            'data': dataclasses.asdict(self.data),
+            'train': dataclasses.asdict(config.train),
+            'loss': dataclasses.asdict(config.loss)}
     with open(info_path, 'w') as f:
       json.dump(info, f, indent=2, default=repr)
 

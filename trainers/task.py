@@ -80,13 +80,15 @@ class Task:
     grads = [tf.convert_to_tensor(g)  # gathers give IndexedSlices
              for g in tape.gradient(loss, variables)]
     context = tf.distribute.get_replica_context()
-    grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    replicas = context.num_replicas_in_sync
+    if replicas > 1:
+      grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
     norm = tf.linalg.global_norm(grads)
     if clip_norm:
       grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
-    share = 1. / context.num_replicas_in_sync
-    optimizer.apply_gradients([(g * share, v) for g, v in zip(grads,
-                                                              variables)])
+    if replicas > 1:
+      grads = [g / replicas for g in grads]
+    optimizer.apply_gradients(zip(grads, variables))
     return norm
 
   def after_step(self, model):

@@ -10,7 +10,7 @@ from official.models.revnet import RevNetStage
 
 __all__ = ['MODELS', 'PieConfig', 'PseudoInvertibleEncoder',
            'RevNetAutoencoder', 'RevNetConfig', 'RevNetStage', 'build_model',
-           'model_config']
+           'model_config', 'overrides_from_json', 'overrides_to_json']
 
 # The architectures of the papers (see docs/ARCHITECTURE.md for the shapes).
 MODELS = {
@@ -44,3 +44,29 @@ def build_model(name, dtype='float32', **overrides):
   model_class = (PseudoInvertibleEncoder if isinstance(config, PieConfig)
                  else RevNetAutoencoder)
   return model_class(config, dtype=dtype, name=name)
+
+
+def _is_tuple_of_dataclasses(value):
+  return (isinstance(value, tuple) and value and
+          dataclasses.is_dataclass(value[0]))
+
+
+def overrides_to_json(overrides):
+  """Model-config overrides (KEY, VALUE) pairs as a JSON-ready dict."""
+  return {key: ([dataclasses.asdict(v) for v in value]
+                if _is_tuple_of_dataclasses(value) else value)
+          for key, value in overrides}
+
+
+def overrides_from_json(name, data):
+  """Inverse of `overrides_to_json` for the named model."""
+  default = model_config(name)
+  overrides = {}
+  for key, value in data.items():
+    current = getattr(default, key)
+    if _is_tuple_of_dataclasses(current):
+      value = tuple(type(current[0])(**item) for item in value)
+    elif isinstance(value, list):
+      value = tuple(value)
+    overrides[key] = value
+  return tuple(sorted(overrides.items()))

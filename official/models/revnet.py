@@ -162,9 +162,11 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     self.prior_dims.assign(np.sort(top).astype(np.int32))
 
   def set_class_gaussians_from_codes(self, codes, labels):
-    """Initializes each class's Gaussian to the mean and std of its codes."""
+    """Initializes each class's Gaussian to the mean and std of its codes; a
+    class absent from `labels` gets those of all codes."""
     codes, labels = np.asarray(codes, np.float64), np.asarray(labels)
     for name, stat in (('class_means', np.mean), ('class_stds', np.std)):
-      values = np.stack([stat(codes[labels == c], axis=0)
-                         for c in range(self.config.num_classes)])
+      values = np.stack([
+          stat(codes[labels == c] if np.any(labels == c) else codes, axis=0)
+          for c in range(self.config.num_classes)])
       getattr(self, name).assign(values.astype(self.compute_dtype))

@@ -1,0 +1,100 @@
+r"""Runs training steps of an experiment in this (fresh) process and prints
+one JSON line with the peak resident memory and the step times.
+
+  python -m official.benchmarks.one_step --experiment=revnet_aae_celeba64 \
+      --phase=reconstruction --batch_size=64 --override=block_multiplier=2
+
+Random images stand in for the data: the cost of a step does not depend on
+pixel values.
+"""
+
+import ast
+import dataclasses
+import json
+import resource
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+flags.DEFINE_string('experiment', 'revnet_aae_celeba64', 'Experiment name.')
+flags.DEFINE_string('phase', None, 'Train-step phase (default: the first).')
+flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
+flags.DEFINE_integer('steps', 1, 'How many steps to time after the first.')
+flags.DEFINE_multi_string('override', [], 'KEY=VALUE for the model config.')
+flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
+FLAGS = flags.FLAGS
+
+
+def _peak_rss_mib():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+
+
+def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
+  """Builds the experiment's model and optimizers and runs `1 + steps` train
+  steps on random images; returns peak RSS and timings."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import trainers  # pylint: disable=g-import-not-at-top
+  from official import experiments  # pylint: disable=g-import-not-at-top
+  config = experiments.get_experiment(experiment)
+  config = dataclasses.replace(
+      config, model_overrides=tuple(sorted(overrides.items())),
+      train=dataclasses.replace(config.train, batch_size=batch_size))
+  task = trainers.build_task(config)
+  strategy = tf.distribute.OneDeviceStrategy('/cpu:0')
+  with strategy.scope():
+    model = task.build_model()
+    optimizers = task.build_optimizers(model)
+  phase = phase or task.phase(0)
+  shape = (batch_size,) + model.image_shape
+  images = tf.random.uniform(shape, seed=0)
+  labels = tf.range(batch_size) % 10
+
+  @tf.function(jit_compile=jit_compile)
+  def step_fn(step):
+    return strategy.run(task.train_step, args=(
+        model, optimizers, (images, labels), step, phase))
+
+  built_rss = _peak_rss_mib()
+  start = time.perf_counter()
+  step_fn(tf.constant(0, tf.int64))
+  first = time.perf_counter() - start
+  after_first = _peak_rss_mib()
+  times = []
+  for step in range(1, steps + 1):
+    start = time.perf_counter()
+    losses, _ = step_fn(tf.constant(step, tf.int64))
+    float(losses['loss'])
+    times.append(time.perf_counter() - start)
+  return {'experiment': experiment, 'phase': phase, 'batch_size': batch_size,
+          'overrides': {k: repr(v) for k, v in overrides.items()},
+          'jit_compile': jit_compile,
+          'peak_rss_mib_before_step': round(built_rss, 1),
+          'peak_rss_mib_after_one_step': round(after_first, 1),
+          'peak_rss_mib': round(_peak_rss_mib(), 1),
+          'first_step_s': round(first, 3),
+          'step_s': [round(t, 4) for t in times]}
+
+
+def _parse(items):
+  out = {}
+  for item in items:
+    key, _, value = item.partition('=')
+    try:
+      out[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      out[key] = value
+  return out
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  print(json.dumps(measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
+                           FLAGS.steps, _parse(FLAGS.override),
+                           FLAGS.jit_compile)), flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,153 @@
+r"""Exports a trained model as a SavedModel for TF Serving:
+
+  python -m official.export --experiment=pie_mnist --model_dir=runs/pie \
+      --export_dir=exports [--version=1]
+
+writes `exports/pie_mnist/1/` with the signatures
+
+| signature | inputs | outputs |
+| --- | --- | --- |
+| serving_default, encode | images: float32 (N, H, W, C) in [0, 1] | codes: (N, d) |
+| encode_full | images | codes: (N, D) |
+| decode | codes: float32 (N, d) | images: (N, H, W, C) |
+| decode_full | codes: float32 (N, D) | images |
+| sample | num_samples: int32 (), seed: int64 () | images |
+| log_prob (PIE) | images | log_prob: (N,) |
+
+Serving needs TensorFlow only: no Python code of this project, no POT.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+
+_EXPERIMENT = flags.DEFINE_string('experiment', None, 'Experiment name.')
+_MODEL_DIR = flags.DEFINE_string('model_dir', None,
+                                 'The training run to export.')
+_EXPORT_DIR = flags.DEFINE_string('export_dir', None,
+                                  'Base folder; the export goes to '
+                                  'EXPORT_DIR/EXPERIMENT/VERSION.')
+_VERSION = flags.DEFINE_integer('version', 1, 'Model version (TF Serving).')
+
+
+class ExportError(Exception):
+  """A problem to report in one line."""
+
+
+def restore_model(experiment, model_dir):
+  """Builds the run's model and restores its latest checkpoint."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official import models  # pylint: disable=g-import-not-at-top
+  info_path = os.path.join(model_dir, 'experiment.json')
+  if not os.path.exists(info_path):
+    raise ExportError(f'no training run in {model_dir} (experiment.json is '
+                      f'missing)')
+  with open(info_path) as f:
+    info = json.load(f)
+  if info['experiment'] != experiment:
+    raise ExportError(f'{model_dir} holds a run of {info["experiment"]!r}, '
+                      f'not {experiment!r}')
+  latest = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
+  if latest is None:
+    raise ExportError(f'no checkpoint in {model_dir}/checkpoints')
+  overrides = models.overrides_from_json(info['model'],
+                                         info['model_overrides'])
+  model = models.build_model(info['model'], **dict(overrides))
+  try:
+    tf.train.Checkpoint(model=model).restore(
+        latest).expect_partial().assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise ExportError(f'checkpoint {latest} does not fit the model of '
+                      f'{experiment}: {str(e).splitlines()[0][:200]}') from e
+  return model
+
+
+def serving_module(model):
+  """A `tf.Module` with the model and one `tf.function` per signature."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  dtype = model.compute_dtype
+  image_spec = tf.TensorSpec((None,) + model.image_shape, dtype,
+                             name='images')
+  latent = getattr(model, 'latent_size', None) or model.config.num_prior_dims
+  code_spec = tf.TensorSpec((None, latent), dtype, name='codes')
+  full_code_spec = tf.TensorSpec((None, model.code_size), dtype, name='codes')
+  module = tf.Module()
+  module.model = model
+  shaped = tf.ensure_shape
+
+  def checked(tensor, spec):
+    # Loaded signatures may run on a mismatched shape: refuse it by name.
+    expected = [d for d in spec.shape[1:]]
+    with tf.control_dependencies([tf.debugging.assert_equal(
+        tf.shape(tensor)[1:], expected,
+        message=f'{spec.name} must have shape (N, '
+                f'{", ".join(map(str, expected))})')]):
+      return tf.identity(tensor)
+
+  module.encode = tf.function(
+      lambda images: {'codes': shaped(model.encode(checked(images, image_spec)),
+                                      (None, latent))},
+      input_signature=[image_spec])
+  module.encode_full = tf.function(
+      lambda images: {'codes': shaped(model.encode_full(
+          checked(images, image_spec)), (None, model.code_size))},
+      input_signature=[image_spec])
+  module.decode = tf.function(
+      lambda codes: {'images': model.decode(checked(codes, code_spec))},
+      input_signature=[code_spec])
+  module.decode_full = tf.function(
+      lambda codes: {'images': model.decode_full(checked(codes,
+                                                         full_code_spec))},
+      input_signature=[full_code_spec])
+  module.sample = tf.function(
+      lambda num_samples, seed: {'images': model.sample(num_samples,
+                                                        seed=seed)},
+      input_signature=[tf.TensorSpec((), tf.int32, name='num_samples'),
+                       tf.TensorSpec((), tf.int64, name='seed')])
+  signatures = {'serving_default': module.encode, 'encode': module.encode,
+                'encode_full': module.encode_full, 'decode': module.decode,
+                'decode_full': module.decode_full, 'sample': module.sample}
+  if hasattr(model, 'log_prob'):
+    module.log_prob = tf.function(
+        lambda images: {'log_prob': model.log_prob(checked(images,
+                                                           image_spec))},
+        input_signature=[image_spec])
+    signatures['log_prob'] = module.log_prob
+  return module, signatures
+
+
+def export(experiment, model_dir, export_dir, version=1):
+  """Writes the SavedModel to EXPORT_DIR/EXPERIMENT/VERSION; returns its path."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model = restore_model(experiment, model_dir)
+  path = os.path.join(export_dir, experiment, str(version))
+  if os.path.exists(path):
+    raise ExportError(f'{path} exists; choose another --version')
+  module, signatures = serving_module(model)
+  tf.saved_model.save(module, path, signatures=signatures)
+  return path
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  for flag in (_EXPERIMENT, _MODEL_DIR, _EXPORT_DIR):
+    if not flag.value:
+      raise app.UsageError(f'--{flag.name} is required')
+  try:
+    path = export(_EXPERIMENT.value, _MODEL_DIR.value, _EXPORT_DIR.value,
+                  _VERSION.value)
+  except (ExportError, ValueError, OSError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(f'exported {path}')
+
+
+if __name__ == '__main__':
+  app.run(main)
