@@ -1,0 +1,1 @@
+"""Evaluation: FID and the papers' other metrics."""

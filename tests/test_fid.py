@@ -1,0 +1,110 @@
+"""FID: the TF2 Inception against the reference features of the TF graph."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.evaluation import fid
+from tests.conftest import SHARED_DATA
+
+FID_DATA = os.path.join(SHARED_DATA, 'fid')
+
+
+@pytest.fixture(scope='module')
+def extractor():
+  return fid.InceptionExtractor.from_weights(
+      os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz'),
+      batch_size=8)
+
+
+@pytest.fixture(scope='module')
+def reference():
+  with np.load(os.path.join(FID_DATA, 'reference_features.npz')) as data:
+    return {k: data[k] for k in data.files}
+
+
+def _features(extractor, scaled):
+  return np.concatenate([extractor.features_of_scaled(scaled[i:i + 8])
+                         for i in range(0, len(scaled), 8)])
+
+
+def test_features_and_fid_match_the_reference(extractor, reference):
+  a = _features(extractor, reference['inputs'])
+  b = _features(extractor, reference['set_b_inputs'])
+  assert np.max(np.abs(a - reference['features'])) <= 1e-4
+  assert np.max(np.abs(b - reference['set_b_features'])) <= 1e-4
+  distance = fid.frechet_distance(fid.statistics(a), fid.statistics(b))
+  assert abs(distance - float(reference['fid_ab'])) <= 1e-3
+
+
+def test_block_outputs_match_the_reference_intermediates(extractor):
+  with np.load(os.path.join(FID_DATA, 'reference_intermediates.npz')) as data:
+    blocks = dict(extractor.blocks(tf.constant(data['input'])))
+    for name in ('pool1', 'mixed_2', 'mixed_3', 'mixed_7', 'mixed_8',
+                 'mixed_9', 'mixed_10'):
+      assert np.max(np.abs(blocks[name] - data[name])) <= 1e-4, name
+
+
+def test_preprocessing_pixels_of_any_size_and_channels(extractor, reference):
+  scaled = reference['inputs'][:2]
+  pixels = np.round(scaled * 128. + 128.).astype(np.uint8)  # exact
+  np.testing.assert_array_equal(extractor.preprocess(pixels), scaled)
+  np.testing.assert_allclose(extractor(pixels), reference['features'][:2],
+                             atol=1e-4)
+  np.testing.assert_allclose(extractor(pixels.astype(np.float32)),
+                             extractor(pixels), atol=1e-6)
+  small = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), np.uint8)
+  resized = extractor.preprocess(small).numpy()
+  expected = tf.compat.v1.image.resize_bilinear(
+      np.tile(small, [1, 1, 1, 3]).astype(np.float32), [299, 299],
+      align_corners=False, half_pixel_centers=False).numpy()
+  np.testing.assert_allclose(resized, (expected - 128.) / 128., atol=1e-6)
+  assert extractor(small).shape == (3, 2048)
+  with pytest.raises(ValueError, match=r'1 or 3 channels, got shape '
+                     r'\[2, 8, 8, 2\]'):
+    extractor(np.zeros((2, 8, 8, 2), np.uint8))
+
+
+def test_frechet_distance_known_values_and_singular_covariances(tmp_path):
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal((500, 4))
+  stats = fid.statistics(x)
+  assert abs(fid.frechet_distance(stats, stats)) < 1e-8
+  shifted = (stats[0] + 2., stats[1])
+  assert abs(fid.frechet_distance(stats, shifted) - 16.) < 1e-8
+  # Two Gaussians with diagonal covariances: closed form.
+  a = (np.zeros(3), np.diag([1., 4., 9.]))
+  b = (np.ones(3), np.diag([4., 1., 1.]))
+  expected = 3. + sum((np.sqrt(p) - np.sqrt(q)) ** 2
+                      for p, q in zip([1, 4, 9], [4, 1, 1]))
+  assert abs(fid.frechet_distance(a, b) - expected) < 1e-10
+  few = fid.statistics(rng.standard_normal((5, 50)))  # rank 4 of 50
+  other = fid.statistics(rng.standard_normal((6, 50)))
+  assert np.isfinite(fid.frechet_distance(few, other))
+  path = tmp_path / 'stats.npz'
+  fid.save_statistics(path, few)
+  loaded = fid.load_statistics(path)
+  np.testing.assert_array_equal(loaded[0], few[0])
+  np.testing.assert_array_equal(loaded[1], few[1])
+  with pytest.raises(ValueError, match='statistics of different sizes'):
+    fid.frechet_distance(stats, few)
+
+
+def test_graph_def_loading_path(reference, tmp_path):
+  """A graph def with TTUR's tensor names runs through `from_graph_def`."""
+  graph = tf.Graph()
+  with graph.as_default(), np.load(os.path.join(
+      FID_DATA, 'inception_2015_12_05_fid_weights.npz')) as weights:
+    in_graph = fid.InceptionExtractor({k: weights[k] for k in weights.files})
+    images = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3],
+                                      name='ExpandDims')
+    tf.reshape(in_graph.features_of_scaled(images), [-1, 1, 1, 2048],
+               name='pool_3')
+  path = tmp_path / 'graph.pb'
+  path.write_bytes(graph.as_graph_def().SerializeToString())
+  from_graph = fid.InceptionExtractor.from_graph_def(str(path))
+  pixels = np.round(reference['inputs'][:2] * 128. + 128.)
+  np.testing.assert_allclose(from_graph(pixels), reference['features'][:2],
+                             atol=1e-4)
