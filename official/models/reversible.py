@@ -49,7 +49,10 @@ def reversible_apply(steps, x, inverse=False):
       y, dy = outputs, d_outputs
       for step in reversed(ordered):
         apply, undo = _step_fns(step, inverse)
-        x_step = tf.stop_gradient(undo(y))
+        # Graph executors would otherwise run the whole chain of inverses at
+        # once and keep every rebuilt input: rebuild one step at a time.
+        with tf.control_dependencies([dy]):
+          x_step = tf.stop_gradient(undo(y))
         step_vars = list(step.trainable_variables)
         with tf.GradientTape() as tape:
           tape.watch(x_step)
