@@ -36,36 +36,8 @@ _EXPORT_DIR = flags.DEFINE_string('export_dir', None,
 _VERSION = flags.DEFINE_integer('version', 1, 'Model version (TF Serving).')
 
 
-class ExportError(Exception):
-  """A problem to report in one line."""
-
-
-def restore_model(experiment, model_dir):
-  """Builds the run's model and restores its latest checkpoint."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official import models  # pylint: disable=g-import-not-at-top
-  info_path = os.path.join(model_dir, 'experiment.json')
-  if not os.path.exists(info_path):
-    raise ExportError(f'no training run in {model_dir} (experiment.json is '
-                      f'missing)')
-  with open(info_path) as f:
-    info = json.load(f)
-  if info['experiment'] != experiment:
-    raise ExportError(f'{model_dir} holds a run of {info["experiment"]!r}, '
-                      f'not {experiment!r}')
-  latest = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
-  if latest is None:
-    raise ExportError(f'no checkpoint in {model_dir}/checkpoints')
-  overrides = models.overrides_from_json(info['model'],
-                                         info['model_overrides'])
-  model = models.build_model(info['model'], **dict(overrides))
-  try:
-    tf.train.Checkpoint(model=model).restore(
-        latest).expect_partial().assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise ExportError(f'checkpoint {latest} does not fit the model of '
-                      f'{experiment}: {str(e).splitlines()[0][:200]}') from e
-  return model
+class ExportError(ValueError):
+  """The export's target exists."""
 
 
 def serving_module(model):
@@ -125,7 +97,8 @@ def serving_module(model):
 def export(experiment, model_dir, export_dir, version=1):
   """Writes the SavedModel to EXPORT_DIR/EXPERIMENT/VERSION; returns its path."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  model = restore_model(experiment, model_dir)
+  from official import run_dir  # pylint: disable=g-import-not-at-top
+  model = run_dir.restore_model(experiment, model_dir)
   path = os.path.join(export_dir, experiment, str(version))
   if os.path.exists(path):
     raise ExportError(f'{path} exists; choose another --version')
@@ -143,7 +116,7 @@ def main(argv):
   try:
     path = export(_EXPERIMENT.value, _MODEL_DIR.value, _EXPORT_DIR.value,
                   _VERSION.value)
-  except (ExportError, ValueError, OSError) as e:
+  except (ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   print(f'exported {path}')

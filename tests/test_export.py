@@ -13,6 +13,7 @@ import trainers
 from official import experiments
 from official import export
 from official import models
+from official.run_dir import RunDirError
 from official.data import pipelines
 from tests.conftest import REPO
 
@@ -130,10 +131,10 @@ def test_wrongly_shaped_input_is_rejected(exported):
 
 def test_missing_or_foreign_checkpoint_fails_clearly(exported, tmp_path):
   name, _, _, run_dir = exported
-  with pytest.raises(export.ExportError, match='no training run in'):
+  with pytest.raises(RunDirError, match='no training run in'):
     export.export(name, str(tmp_path), str(tmp_path / 'out'))
   other = 'pie_mnist' if name != 'pie_mnist' else 'revnet_ot_mnist'
-  with pytest.raises(export.ExportError,
+  with pytest.raises(RunDirError,
                      match=f"holds a run of '{name}', not '{other}'"):
     export.export(other, str(run_dir / 'run'), str(tmp_path / 'out'))
   with pytest.raises(export.ExportError, match='exists; choose another'):

@@ -99,7 +99,7 @@ class Trainer:
     config = self.task.config
     info = {'experiment': config.name, 'model': config.model,
             'model_overrides': models.overrides_to_json(config.model_overrides),
-            'data': dataclasses.asdict(self.data),
+            'dataset': self.data.dataset, 'data_dir': self.data.data_dir,
             'train': dataclasses.asdict(config.train),
             'loss': dataclasses.asdict(config.loss)}
     with open(info_path, 'w') as f:

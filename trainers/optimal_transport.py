@@ -5,6 +5,7 @@ import numpy as np
 import ot
 import tensorflow as tf
 
+from official.evaluation import metrics
 from trainers.task import Task
 
 
@@ -88,10 +89,6 @@ class OptimalTransportTask(Task):
     model.class_stds.assign(tf.maximum(model.class_stds, 0.))
 
   def evaluate(self, model, images, labels):
-    metrics = super().evaluate(model, images, labels)
-    stds = np.asarray(model.class_stds)
-    used = stds > self.loss.used_dim_threshold
-    metrics['used_dims_threshold'] = self.loss.used_dim_threshold
-    metrics['used_dims_per_class'] = used.sum(axis=1).tolist()
-    metrics['used_dims_any_class'] = int(used.any(axis=0).sum())
-    return metrics
+    return {**super().evaluate(model, images, labels),
+            **metrics.latent_usage(model.class_stds.numpy(),
+                                   self.loss.used_dim_threshold)}

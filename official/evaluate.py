@@ -1,0 +1,175 @@
+r"""Evaluates a training run: the papers' metrics and figures.
+
+  python -m official.evaluate --experiment=pie_mnist --model_dir=runs/pie \
+      [--fid_weights=inception_2015_12_05_fid_weights.npz]
+
+writes MODEL_DIR/eval/metrics.json and PNG figures: samples, reconstructions
+from the restricted and the full code (RevNet Fig. 6), interpolations in both
+(Figs. 7, 8; PIE Fig. 7d), traversals of latent dimensions from -3 to +3 std
+(Figs. 9, 12), per-class samples (OT), samples at std 1 and 0.5 (PIE Fig. 7).
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+from absl import logging  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+_EXPERIMENT = flags.DEFINE_string('experiment', None, 'Experiment name.')
+_MODEL_DIR = flags.DEFINE_string('model_dir', None, 'The run to evaluate.')
+_NUM_SAMPLES = flags.DEFINE_integer(
+    'num_samples', 10_000, 'Samples for sharpness and FID (papers: 10,000).')
+_NUM_TEST = flags.DEFINE_integer(
+    'num_test', 10_000, 'Test images for inversion error, bits/dim, FID.')
+_FID_WEIGHTS = flags.DEFINE_string(
+    'fid_weights', None, 'Inception weights npz (or TTUR\'s '
+    'classify_image_graph_def.pb); FID is computed when given.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the samples.')
+
+
+def _batched(fn, count, batch=500):
+  return np.concatenate([np.asarray(fn(min(batch, count - start), start))
+                         for start in range(0, count, batch)])
+
+
+def _interpolations(model, x, restricted, steps=10):
+  """Rows: linear paths between consecutive pairs of `x` in code space."""
+  codes = (model.encode if restricted else model.encode_full)(x).numpy()
+  a, b = codes[0::2], codes[1::2]
+  weights = np.linspace(0., 1., steps)[None, :, None]
+  path = (a[:, None] * (1 - weights) + b[:, None] * weights).reshape(
+      -1, codes.shape[1])
+  return (model.decode if restricted else model.decode_full)(
+      path.astype(np.float32))
+
+
+def _traversal(model, base, dims, scales, steps=7):
+  """Rows: one per (base code, dim); columns from -3 to +3 std of the dim."""
+  rows = []
+  for code in base:
+    for dim in dims:
+      grid = np.repeat(code[None], steps, axis=0)
+      grid[:, dim] = code[dim] + np.linspace(-3., 3., steps) * scales[dim]
+      rows.append(grid)
+  return np.concatenate(rows).astype(np.float32)
+
+
+def figures(model, images, labels, out_dir, seed):
+  """Writes the figures; returns their file names."""
+  from official.visualize import save_image_grid  # pylint: disable=g-import-not-at-top
+  written = {}
+
+  def save(name, pictures, columns=10):
+    written[name] = save_image_grid(np.asarray(pictures),
+                                    os.path.join(out_dir, name), columns)
+
+  x = images[:10].astype(np.float32)
+  full = model.decode_full(model.encode_full(x))
+  save('reconstructions.png', np.concatenate(
+      [x, model.decode(model.encode(x)), full]))
+  pairs = images[10:26].astype(np.float32)
+  save('interpolations_restricted.png', _interpolations(model, pairs, True))
+  save('interpolations_full.png', _interpolations(model, pairs, False))
+  if hasattr(model, 'log_prob'):  # PIE
+    save('samples_std1.png', model.sample(100, std=1.0, seed=seed))
+    save('samples_std0.5.png', model.sample(100, std=0.5, seed=seed))
+    dims = list(range(min(5, model.latent_size)))
+    base = np.zeros((1, model.latent_size), np.float32)
+    save('traversals.png', model.decode(_traversal(
+        model, base, dims, np.ones(model.latent_size))), columns=7)
+  elif model.config.num_classes:  # OT RevNet: class-conditional Gaussians
+    classes = model.config.num_classes
+    labels_grid = np.repeat(np.arange(classes), 10)
+    save('class_samples.png', model.sample(len(labels_grid), labels_grid,
+                                           seed=seed))
+    stds = model.class_stds.numpy()
+    dims = np.argsort(-stds.mean(axis=0))[:3]
+    save('traversals.png', model.decode_full(_traversal(
+        model, model.class_means.numpy(), dims, stds.mean(axis=0))),
+         columns=7)
+  else:  # AAE RevNet: standard normal on the prior dims
+    save('samples.png', model.sample(100, seed=seed))
+    rng = np.random.default_rng(seed)
+    dims = rng.choice(model.config.num_prior_dims, 5, replace=False)
+    base = model.encode(x[:2]).numpy()
+    save('traversals.png', model.decode(_traversal(
+        model, base, dims, np.ones(model.config.num_prior_dims))), columns=7)
+  del labels
+  return written
+
+
+def evaluate(experiment, model_dir, num_samples, num_test, fid_weights=None,
+             seed=0):
+  """Computes metrics and figures of the run in `model_dir`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official import run_dir  # pylint: disable=g-import-not-at-top
+  from official.data import pipelines  # pylint: disable=g-import-not-at-top
+  from official.evaluation import fid  # pylint: disable=g-import-not-at-top
+  from official.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  info = run_dir.read_experiment_info(experiment, model_dir)
+  model = run_dir.restore_model(experiment, model_dir)
+  spec = pipelines.InputSpec(info['dataset'], info.get('data_dir'), 'test')
+  images, labels = next(iter(pipelines.make_dataset_fn(
+      spec, seed, num_test)(None).take(1)))
+  images, labels = images.numpy(), labels.numpy()
+  out_dir = os.path.join(model_dir, 'eval')
+  os.makedirs(out_dir, exist_ok=True)
+
+  if hasattr(model, 'log_prob'):
+    draw = lambda n, i: model.sample(n, std=1.0, seed=seed + i)
+  else:
+    draw = lambda n, i: model.sample(n, seed=seed + i)
+  samples = _batched(draw, num_samples)
+  results = {'experiment': experiment, 'num_samples': num_samples,
+             'num_test_images': len(images),
+             'sharpness_samples': metrics.sharpness(samples)[0],
+             'sharpness_test_images': metrics.sharpness(images)[0],
+             **metrics.inversion_error(model, images)}
+  if hasattr(model, 'bits_per_dim'):
+    results['test_bits_per_dim'] = float(np.mean(_batched(
+        lambda n, i: model.bits_per_dim(tf.constant(
+            np.round(images[i:i + n] * 255.)), tf.random.stateless_uniform(
+                (n,) + model.image_shape, [seed, i])), len(images))))
+  if getattr(model.config, 'num_classes', 0):
+    results.update(metrics.latent_usage(model.class_stds.numpy(), 0.1))
+  if fid_weights:
+    extractor = (fid.InceptionExtractor.from_graph_def(fid_weights)
+                 if fid_weights.endswith('.pb') else
+                 fid.InceptionExtractor.from_weights(fid_weights))
+    stats_path = os.path.join(out_dir, f'fid_stats_{spec.dataset}_test_'
+                              f'{len(images)}.npz')
+    if os.path.exists(stats_path):
+      data_stats = fid.load_statistics(stats_path)
+    else:
+      data_stats = fid.statistics(extractor(images * 255.))
+      fid.save_statistics(stats_path, data_stats)
+    results['fid'] = fid.frechet_distance(
+        fid.statistics(extractor(samples * 255.)), data_stats)
+  results['figures'] = figures(model, images, labels, out_dir, seed)
+  with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
+    json.dump(results, f, indent=2)
+  return results
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  for flag in (_EXPERIMENT, _MODEL_DIR):
+    if not flag.value:
+      raise app.UsageError(f'--{flag.name} is required')
+  try:
+    results = evaluate(_EXPERIMENT.value, _MODEL_DIR.value, _NUM_SAMPLES.value,
+                       _NUM_TEST.value, _FID_WEIGHTS.value, _SEED.value)
+  except (ValueError, OSError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(json.dumps(results, indent=2))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,89 @@
+"""Sharpness, inversion error, latent usage and the evaluate command."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trainers
+from official import evaluate
+from official import experiments
+from official import models
+from official.data import load_mnist
+from official.data import pipelines
+from official.evaluation import metrics
+from tests.conftest import SHARED_DATA
+
+
+def test_sharpness_of_mnist_matches_the_papers_true_value():
+  images, _ = load_mnist('test')
+  value, per_image = metrics.sharpness(images[..., None] / 255.)
+  assert per_image.shape == (10000,)
+  assert abs(value - 0.18) < 0.005  # PIE paper, Table 1: "True 0.18"
+
+
+def test_sharpness_known_values():
+  checkerboard = (np.indices((8, 8)).sum(0) % 2).astype(np.float32)
+  value, _ = metrics.sharpness(checkerboard[None, ..., None])
+  assert abs(value - 16.) < 1e-5  # the Laplacian is +-4 everywhere
+  rgb = np.ones((2, 8, 8, 3), np.float32) * [0.2, 0.5, 0.9]
+  assert metrics.sharpness(rgb)[0] < 1e-10
+
+
+def test_latent_usage_counts_dims_above_threshold():
+  stds = np.array([[0.5, 0.05, 0.2], [0.01, 0.02, 0.3]])
+  usage = metrics.latent_usage(stds, 0.1)
+  assert usage['used_dims_per_class'] == [2, 1]
+  assert usage['used_dims_any_class'] == 2
+
+
+@pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])
+def trained_run(request, tmp_path_factory):
+  name = request.param
+  base = experiments.get_experiment(name)
+  overrides = ((('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1))
+               if name == 'pie_mnist' else
+               (('stages', (models.RevNetStage(4, 1),
+                            models.RevNetStage(6, 1))),))
+  loss = {} if name == 'pie_mnist' else {'init_batches': 1}
+  config = dataclasses.replace(
+      base, model_overrides=overrides,
+      loss=dataclasses.replace(base.loss, **loss),
+      train=dataclasses.replace(base.train, batch_size=40, train_steps=2,
+                                image_every=1000))
+  model_dir = tmp_path_factory.mktemp(name)
+  trainer = trainers.Trainer(trainers.build_task(config),
+                             tf.distribute.OneDeviceStrategy('/cpu:0'),
+                             str(model_dir), pipelines.InputSpec(
+                                 'mnist_bundled'))
+  trainer.run()
+  return name, str(model_dir), trainer.model
+
+
+def test_evaluate_writes_metrics_and_figures(trained_run):
+  name, model_dir, model = trained_run
+  weights = os.path.join(SHARED_DATA, 'fid',
+                         'inception_2015_12_05_fid_weights.npz')
+  results = evaluate.evaluate(name, model_dir, num_samples=24, num_test=40,
+                              fid_weights=weights if name == 'pie_mnist'
+                              else None)
+  with open(os.path.join(model_dir, 'eval', 'metrics.json')) as f:
+    assert json.load(f)['sharpness_samples'] == results['sharpness_samples']
+  assert results['inversion_l1_max'] < 1e-4
+  assert 0.1 < results['sharpness_test_images'] < 0.3
+  expected = ['reconstructions.png', 'interpolations_restricted.png',
+              'interpolations_full.png', 'traversals.png']
+  if name == 'pie_mnist':
+    expected += ['samples_std1.png', 'samples_std0.5.png']
+    assert 0. < results['fid'] < 1000. and results['test_bits_per_dim'] > 0.
+  else:
+    expected += ['class_samples.png']
+    assert len(results['used_dims_per_class']) == 10
+  for figure in expected:
+    assert os.path.getsize(os.path.join(model_dir, 'eval', figure)) > 100
+  direct = metrics.inversion_error(model, np.random.default_rng(0).uniform(
+      size=(8, 28, 28, 1)).astype(np.float32))
+  assert direct['inversion_l1_mean'] <= direct['inversion_l1_max'] < 1e-4
