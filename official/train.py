@@ -7,6 +7,7 @@ official/experiments.py for their recipes). `--helpfull` lists every flag.
 
 import ast
 import dataclasses
+import json
 import os
 import sys
 
@@ -178,7 +179,9 @@ def main(argv):
   except (trainers.TrainingError, pipelines.DataError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
-  print(f'done: {_MODEL_DIR.value}/metrics.json {metrics}', flush=True)
+  where = (os.path.join(_MODEL_DIR.value, 'metrics.json') if trainer.is_chief
+           else 'worker')
+  print(f'done ({where}): {json.dumps(metrics)}', flush=True)
 
 
 if __name__ == '__main__':

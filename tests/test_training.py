@@ -5,6 +5,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -198,3 +199,41 @@ def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
   assert result.returncode != 0
   assert message in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
+  ports = [_free_port(), _free_port()]
+  cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
+  model_dir = tmp_path / 'run'
+  workers = []
+  for index in range(2):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO,
+               TF_CONFIG=json.dumps({'cluster': cluster, 'task': {
+                   'type': 'worker', 'index': index}}))
+    workers.append(subprocess.Popen(
+        [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
+         f'--model_dir={model_dir}', '--strategy=multi_worker',
+         '--train_steps=4', '--batch_size=16', '--checkpoint_every=2',
+         '--model_override=conv_hidden=8', '--model_override=dense_hidden=16',
+         '--model_override=steps=1'], env=env, cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+  outputs = [w.communicate(timeout=300)[0] for w in workers]
+  assert [w.returncode for w in workers] == [0, 0], outputs
+  done = [json.loads(next(line for line in out.splitlines()
+                          if line.startswith('done'))
+                     .split(': ', 1)[1]) for out in outputs]
+  assert 'with 2 replica(s)' in outputs[0]
+  assert done[0]['weights_fingerprint'] == done[1]['weights_fingerprint']
+  assert done[0]['final_losses'] == done[1]['final_losses']
+  assert sorted(os.listdir(model_dir / 'checkpoints')) == [
+      'checkpoint', 'ckpt-0.data-00000-of-00001', 'ckpt-0.index',
+      'ckpt-2.data-00000-of-00001', 'ckpt-2.index',
+      'ckpt-4.data-00000-of-00001', 'ckpt-4.index']
+  assert len(os.listdir(model_dir / 'train')) == 1  # one events file
+  assert not os.path.exists(model_dir / 'scratch')

@@ -181,8 +181,13 @@ class Trainer:
     images, labels = next(iter(pipelines.make_dataset_fn(
         spec, 0, 500)(None).take(1)))
     images, labels = images.numpy(), labels.numpy()
-    metrics = {'experiment': self.task.config.name, 'step': int(self.step.numpy()),
+    # Equal on every worker of a run whose replicas stayed in sync.
+    fingerprint = sum(float(np.sum(np.square(np.asarray(w.value, np.float64))))
+                      for w in self.model.weights)
+    metrics = {'experiment': self.task.config.name,
+               'step': int(self.step.numpy()),
                'train_seconds_this_process': round(seconds, 1),
+               'weights_fingerprint': fingerprint,
                'final_losses': {k: float(v) for k, v in losses.items()},
                **self.task.evaluate(self.model, images, labels)}
     if self.is_chief:
@@ -249,5 +254,5 @@ class Trainer:
     writer.flush()
     metrics = self._finish(losses, time.time() - began)
     if not self.is_chief:
-      shutil.rmtree(self._checkpoint_dir(), ignore_errors=True)
+      shutil.rmtree(os.path.dirname(self._checkpoint_dir()), ignore_errors=True)
     return metrics
