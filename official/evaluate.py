@@ -19,17 +19,21 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
+FLAGS = flags.FLAGS
 
-_EXPERIMENT = flags.DEFINE_string('experiment', None, 'Experiment name.')
-_MODEL_DIR = flags.DEFINE_string('model_dir', None, 'The run to evaluate.')
-_NUM_SAMPLES = flags.DEFINE_integer(
-    'num_samples', 10_000, 'Samples for sharpness and FID (papers: 10,000).')
-_NUM_TEST = flags.DEFINE_integer(
-    'num_test', 10_000, 'Test images for inversion error, bits/dim, FID.')
-_FID_WEIGHTS = flags.DEFINE_string(
-    'fid_weights', None, 'Inception weights npz (or TTUR\'s '
-    'classify_image_graph_def.pb); FID is computed when given.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the samples.')
+
+def _define_flags():
+  """Flags of the command line (defined only when run as a program)."""
+  flags.DEFINE_string('experiment', None, 'Experiment name.')
+  flags.DEFINE_string('model_dir', None, 'The run to evaluate.')
+  flags.DEFINE_integer(
+      'num_samples', 10_000, 'Samples for sharpness and FID (papers: 10,000).')
+  flags.DEFINE_integer(
+      'num_test', 10_000, 'Test images for inversion error, bits/dim, FID.')
+  flags.DEFINE_string(
+      'fid_weights', None, 'Inception weights npz (or TTUR\'s '
+      'classify_image_graph_def.pb); FID is computed when given.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the samples.')
 
 
 def _batched(fn, count, batch=500):
@@ -159,12 +163,12 @@ def evaluate(experiment, model_dir, num_samples, num_test, fid_weights=None,
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  for flag in (_EXPERIMENT, _MODEL_DIR):
-    if not flag.value:
-      raise app.UsageError(f'--{flag.name} is required')
+  for name in ('experiment', 'model_dir'):
+    if not FLAGS[name].value:
+      raise app.UsageError(f'--{name} is required')
   try:
-    results = evaluate(_EXPERIMENT.value, _MODEL_DIR.value, _NUM_SAMPLES.value,
-                       _NUM_TEST.value, _FID_WEIGHTS.value, _SEED.value)
+    results = evaluate(FLAGS.experiment, FLAGS.model_dir, FLAGS.num_samples,
+                       FLAGS.num_test, FLAGS.fid_weights, FLAGS.seed)
   except (ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
@@ -172,4 +176,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

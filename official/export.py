@@ -26,14 +26,16 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
+FLAGS = flags.FLAGS
 
-_EXPERIMENT = flags.DEFINE_string('experiment', None, 'Experiment name.')
-_MODEL_DIR = flags.DEFINE_string('model_dir', None,
-                                 'The training run to export.')
-_EXPORT_DIR = flags.DEFINE_string('export_dir', None,
-                                  'Base folder; the export goes to '
-                                  'EXPORT_DIR/EXPERIMENT/VERSION.')
-_VERSION = flags.DEFINE_integer('version', 1, 'Model version (TF Serving).')
+
+def _define_flags():
+  """Flags of the command line (defined only when run as a program)."""
+  flags.DEFINE_string('experiment', None, 'Experiment name.')
+  flags.DEFINE_string('model_dir', None, 'The training run to export.')
+  flags.DEFINE_string('export_dir', None, 'Base folder; the export goes to '
+                      'EXPORT_DIR/EXPERIMENT/VERSION.')
+  flags.DEFINE_integer('version', 1, 'Model version (TF Serving).')
 
 
 class ExportError(ValueError):
@@ -110,12 +112,12 @@ def export(experiment, model_dir, export_dir, version=1):
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  for flag in (_EXPERIMENT, _MODEL_DIR, _EXPORT_DIR):
-    if not flag.value:
-      raise app.UsageError(f'--{flag.name} is required')
+  for name in ('experiment', 'model_dir', 'export_dir'):
+    if not FLAGS[name].value:
+      raise app.UsageError(f'--{name} is required')
   try:
-    path = export(_EXPERIMENT.value, _MODEL_DIR.value, _EXPORT_DIR.value,
-                  _VERSION.value)
+    path = export(FLAGS.experiment, FLAGS.model_dir, FLAGS.export_dir,
+                  FLAGS.version)
   except (ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
@@ -123,4 +125,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -19,3 +19,33 @@ SHARED_DATA = os.path.join(REPO, '..', 'shared', 'data')
 def _seed():
   import keras
   keras.utils.set_random_seed(1234)
+
+
+def tiny_overrides(name):
+  """Model overrides that make an experiment's model small and fast."""
+  from official import models
+  if name == 'pie_mnist':
+    return (('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1))
+  return (('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1))),)
+
+
+def train_tiny_run(name, model_dir, steps=1, batch_size=20):
+  """Trains a small version of an MNIST experiment on one CPU; returns the
+  trainer (model in `trainer.model`)."""
+  import dataclasses
+  import trainers
+  from official import experiments
+  from official.data import pipelines
+  base = experiments.get_experiment(name)
+  loss = {'init_batches': 1} if name == 'revnet_ot_mnist' else {}
+  config = dataclasses.replace(
+      base, model_overrides=tiny_overrides(name),
+      loss=dataclasses.replace(base.loss, **loss),
+      train=dataclasses.replace(base.train, batch_size=batch_size,
+                                train_steps=steps, image_every=1000))
+  trainer = trainers.Trainer(trainers.build_task(config),
+                             tf.distribute.OneDeviceStrategy('/cpu:0'),
+                             str(model_dir),
+                             pipelines.InputSpec('mnist_bundled'))
+  trainer.run()
+  return trainer

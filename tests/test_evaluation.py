@@ -1,21 +1,16 @@
 """Sharpness, inversion error, latent usage and the evaluate command."""
 
-import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import trainers
 from official import evaluate
-from official import experiments
-from official import models
 from official.data import load_mnist
-from official.data import pipelines
 from official.evaluation import metrics
 from tests.conftest import SHARED_DATA
+from tests.conftest import train_tiny_run
 
 
 def test_sharpness_of_mnist_matches_the_papers_true_value():
@@ -43,23 +38,8 @@ def test_latent_usage_counts_dims_above_threshold():
 @pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])
 def trained_run(request, tmp_path_factory):
   name = request.param
-  base = experiments.get_experiment(name)
-  overrides = ((('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1))
-               if name == 'pie_mnist' else
-               (('stages', (models.RevNetStage(4, 1),
-                            models.RevNetStage(6, 1))),))
-  loss = {} if name == 'pie_mnist' else {'init_batches': 1}
-  config = dataclasses.replace(
-      base, model_overrides=overrides,
-      loss=dataclasses.replace(base.loss, **loss),
-      train=dataclasses.replace(base.train, batch_size=40, train_steps=2,
-                                image_every=1000))
   model_dir = tmp_path_factory.mktemp(name)
-  trainer = trainers.Trainer(trainers.build_task(config),
-                             tf.distribute.OneDeviceStrategy('/cpu:0'),
-                             str(model_dir), pipelines.InputSpec(
-                                 'mnist_bundled'))
-  trainer.run()
+  trainer = train_tiny_run(name, model_dir, steps=2, batch_size=40)
   return name, str(model_dir), trainer.model
 
 

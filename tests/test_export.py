@@ -1,6 +1,5 @@
 """SavedModel export for TF Serving: signatures, CLI, fresh-process reload."""
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -9,41 +8,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import trainers
-from official import experiments
 from official import export
-from official import models
 from official.run_dir import RunDirError
-from official.data import pipelines
 from tests.conftest import REPO
+from tests.conftest import train_tiny_run
 
-CASES = {
-    'pie_mnist': ((('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1)),
-                  {}),
-    'revnet_ot_mnist': ((('stages', (models.RevNetStage(4, 1),
-                                     models.RevNetStage(6, 1))),),
-                        {'init_batches': 1}),
-}
 SIGNATURES = ['decode', 'decode_full', 'encode', 'encode_full', 'sample',
               'serving_default']
 
 
-@pytest.fixture(scope='module', params=sorted(CASES))
+@pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])
 def exported(request, tmp_path_factory):
   name = request.param
-  overrides, loss = CASES[name]
-  base = experiments.get_experiment(name)
-  config = dataclasses.replace(
-      base, model_overrides=overrides,
-      loss=dataclasses.replace(base.loss, **loss),
-      train=dataclasses.replace(base.train, batch_size=20, train_steps=1,
-                                image_every=1000))
   run_dir = tmp_path_factory.mktemp(name)
-  trainer = trainers.Trainer(trainers.build_task(config),
-                             tf.distribute.OneDeviceStrategy('/cpu:0'),
-                             str(run_dir / 'run'),
-                             pipelines.InputSpec('mnist_bundled'))
-  trainer.run()
+  trainer = train_tiny_run(name, run_dir / 'run')
   path = export.export(name, str(run_dir / 'run'), str(run_dir / 'export'))
   return name, trainer.model, path, run_dir
 

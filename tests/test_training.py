@@ -21,10 +21,10 @@ from official import experiments
 from official import models
 from official.data import pipelines
 from tests.conftest import REPO
+from tests.conftest import tiny_overrides
 
-TINY_REVNET = (('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1),
-                           models.RevNetStage(8, 1))),)
-TINY_PIE = (('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1))
+TINY_REVNET = tiny_overrides('revnet_ot_mnist')
+TINY_PIE = tiny_overrides('pie_mnist')
 
 
 def _config(name, batch_size, steps, overrides, **loss):
