@@ -67,7 +67,21 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
     losses, _ = step_fn(tf.constant(step, tf.int64))
     float(losses['loss'])
     times.append(time.perf_counter() - start)
+  encode = tf.function(model.encode_full, jit_compile=jit_compile)
+  decode = tf.function(model.decode_full, jit_compile=jit_compile)
+  codes = encode(images)
+  round_trip = float(tf.reduce_max(tf.abs(decode(codes) - images)))
+  start = time.perf_counter()
+  codes = encode(images)
+  float(codes[0, 0])
+  encode_s = time.perf_counter() - start
+  start = time.perf_counter()
+  float(decode(codes)[0, 0, 0, 0])
+  decode_s = time.perf_counter() - start
   return {'experiment': experiment, 'phase': phase, 'batch_size': batch_size,
+          'round_trip_max_abs_error': round_trip,
+          'encode_images_per_s': round(batch_size / encode_s, 1),
+          'decode_images_per_s': round(batch_size / decode_s, 1),
           'overrides': {k: repr(v) for k, v in overrides.items()},
           'jit_compile': jit_compile,
           'peak_rss_mib_before_step': round(built_rss, 1),
