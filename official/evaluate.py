@@ -133,7 +133,8 @@ def evaluate(experiment, model_dir, num_samples, num_test, fid_weights=None,
              'num_test_images': len(images),
              'sharpness_samples': metrics.sharpness(samples)[0],
              'sharpness_test_images': metrics.sharpness(images)[0],
-             **metrics.inversion_error(model, images)}
+             **metrics.inversion_error(model, images),
+             **metrics.reconstruction_error(model, images)}
   if hasattr(model, 'bits_per_dim'):
     results['test_bits_per_dim'] = float(np.mean(_batched(
         lambda n, i: model.bits_per_dim(tf.constant(

@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['inversion_error', 'latent_usage', 'sharpness']
+__all__ = ['inversion_error', 'latent_usage', 'reconstruction_error',
+           'sharpness']
 
 _LAPLACE = np.array([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 _LUMA = (0.299, 0.587, 0.114)
@@ -40,6 +41,17 @@ def inversion_error(model, images, batch_size=500):
     total, count = total + error.sum(), count + error.size
     worst = max(worst, float(error.max()))
   return {'inversion_l1_mean': float(total / count), 'inversion_l1_max': worst}
+
+
+def reconstruction_error(model, images, batch_size=500):
+  """Mean absolute error of `decode(encode(x))`: reconstruction from the
+  prior dimensions only (RevNet: others clamped; PIE: from z)."""
+  total, count = 0., 0
+  for start in range(0, len(images), batch_size):
+    x = tf.constant(images[start:start + batch_size], model.compute_dtype)
+    error = np.abs(model.decode(model.encode(x)).numpy() - x)
+    total, count = total + error.sum(), count + error.size
+  return {'reconstruction_l1_from_prior_dims': float(total / count)}
 
 
 def latent_usage(stds, threshold):
