@@ -13,6 +13,13 @@ tf.config.set_logical_device_configuration(
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(REPO, '..', 'shared', 'data')
+FID_DATA = os.path.join(SHARED_DATA, 'fid')
+
+# The Inception weights and reference features (about 100 MB) are not part of
+# the project; the checks against them run where they lie beside the checkout.
+needs_fid_data = pytest.mark.skipif(
+    not os.path.exists(os.path.join(FID_DATA, 'reference_features.npz')),
+    reason=f'no FID reference data in {FID_DATA}')
 
 
 @pytest.fixture(autouse=True)

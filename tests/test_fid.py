@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 
 from official.evaluation import fid
-from tests.conftest import SHARED_DATA
+from tests.conftest import FID_DATA
+from tests.conftest import needs_fid_data
 
-FID_DATA = os.path.join(SHARED_DATA, 'fid')
+pytestmark = needs_fid_data
 
 
 @pytest.fixture(scope='module')
