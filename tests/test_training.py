@@ -190,6 +190,10 @@ def test_sigkill_then_resume_matches_uninterrupted_training(tmp_path):
      'data_dir does not exist: /nonexistent/mnist'),
     (['--model_dir=/etc/hostname/run'], 'model_dir is not writable'),
     (['--epsilon_sq=-1'], '--epsilon_sq must be positive'),
+    (['--model_override=conv_hidden=wide'],
+     'conv_hidden takes a value of type int'),
+    (['--experiment=revnet_ot_mnist', '--jit_compile'],
+     '--jit_compile is not available for revnet_ot_mnist'),
 ])
 def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
   command = [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
@@ -237,3 +241,13 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
       'ckpt-4.data-00000-of-00001', 'ckpt-4.index']
   assert len(os.listdir(model_dir / 'train')) == 1  # one events file
   assert not os.path.exists(model_dir / 'scratch')
+
+
+def test_model_override_values_take_the_type_of_the_field():
+  from official import train as train_cli
+  default = models.model_config('revnet_mnist').stages
+  assert train_cli._override_value(default, 'stages', '((4,1),(6,1,1))') == (
+      models.RevNetStage(4, 1), models.RevNetStage(6, 1, 1))
+  assert train_cli._override_value(0.01, 'epsilon_sq', '1') == 1
+  with pytest.raises(ValueError, match='give a tuple of RevNetStage fields'):
+    train_cli._override_value(default, 'stages', '(4,1)')

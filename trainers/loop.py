@@ -204,6 +204,10 @@ class Trainer:
 
   def run(self):
     """Trains to `train_steps`; returns the final metrics."""
+    if self.jit_compile and not self.task.supports_jit:
+      raise TrainingError(
+          f'--jit_compile is not available for {self.task.config.name}: its '
+          f'optimal-transport plans are computed by POT outside TensorFlow')
     info_path = self._prepare_model_dir()
     self._build()
     self._restore_or_initialize(info_path)

@@ -48,6 +48,10 @@ class OptimalTransportTask(Task):
   gives the same step.
   """
 
+  # The plans come from POT through tf.numpy_function, which XLA cannot
+  # compile.
+  supports_jit = False
+
   def initialize(self, model, batches):
     """Class Gaussians from the untrained net's codes (paper, Sec. 3.2)."""
     codes, labels = zip(*[(model.encode_full(images), labels)

@@ -17,6 +17,9 @@ class Task:
   otherwise scaled so that their sum over replicas is the global value).
   """
 
+  # Whether the train step can be compiled with XLA (`--jit_compile`).
+  supports_jit = True
+
   def __init__(self, config):
     self.config = config
     self.train = config.train
