@@ -17,7 +17,6 @@ writes `exports/pie_mnist/1/` with the signatures
 Serving needs TensorFlow only: no Python code of this project, no POT.
 """
 
-import json
 import os
 import sys
 

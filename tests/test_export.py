@@ -10,7 +10,6 @@ import tensorflow as tf
 
 from official import export
 from official.run_dir import RunDirError
-from tests.conftest import REPO
 from tests.conftest import train_tiny_run
 
 SIGNATURES = ['decode', 'decode_full', 'encode', 'encode_full', 'sample',

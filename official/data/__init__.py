@@ -2,3 +2,5 @@
 
 from official.data.mnist import DataError
 from official.data.mnist import load_mnist
+
+__all__ = ['DataError', 'load_mnist']
