@@ -5,7 +5,6 @@ Experiments: revnet_aae_celeba64, revnet_ot_mnist, pie_mnist (see
 official/experiments.py for their recipes). `--helpfull` lists every flag.
 """
 
-import ast
 import dataclasses
 import json
 import os
@@ -73,44 +72,11 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
     'e.g. conv_hidden=32 or learn_g=False. Repeatable.')
 
 
-def _parse_value(text):
-  try:
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    return text
-
-
-def _override_value(default, key, text):
-  """The value of `--model_override KEY=TEXT`, of the type of `default`; a
-  tuple of dataclasses (RevNet stages) is given as a tuple of tuples, e.g.
-  stages=((25,2),(50,2),(400,1,1))."""
-  value = _parse_value(text)
-  if dataclasses.is_dataclass(default[0] if isinstance(default, tuple) and
-                              default else None):
-    try:
-      return tuple(type(default[0])(*fields) for fields in value)
-    except TypeError as e:
-      raise ValueError(f'bad --model_override {key}={text}: give a tuple of '
-                       f'{type(default[0]).__name__} fields ({e})') from e
-  numeric = isinstance(default, float) and isinstance(value, int)
-  if default is not None and not numeric and not isinstance(
-      value, type(default)):
-    raise ValueError(f'bad --model_override {key}={text}: {key} takes a '
-                     f'value of type {type(default).__name__}')
-  return value
-
-
 def _model_overrides(model_name):
   from official import models  # pylint: disable=g-import-not-at-top
-  defaults = models.model_config(model_name)
-  fields = {f.name for f in dataclasses.fields(defaults)}
-  overrides = {}
-  for item in _MODEL_OVERRIDE.value:
-    key, sep, value = item.partition('=')
-    if not sep or key not in fields:
-      raise ValueError(f'bad --model_override {item!r}: use KEY=VALUE with KEY '
-                       f'one of {", ".join(sorted(fields))}')
-    overrides[key] = _override_value(getattr(defaults, key), key, value)
+  overrides = dict(models.parse_overrides(model_name, _MODEL_OVERRIDE.value))
+  fields = {f.name for f in dataclasses.fields(models.model_config(
+      model_name))}
   if _EPSILON_SQ.value is not None:
     if 'epsilon_sq' not in fields:
       raise ValueError(f'--epsilon_sq applies to PIE, not to {model_name}')

@@ -244,10 +244,9 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
 
 
 def test_model_override_values_take_the_type_of_the_field():
-  from official import train as train_cli
-  default = models.model_config('revnet_mnist').stages
-  assert train_cli._override_value(default, 'stages', '((4,1),(6,1,1))') == (
-      models.RevNetStage(4, 1), models.RevNetStage(6, 1, 1))
-  assert train_cli._override_value(0.01, 'epsilon_sq', '1') == 1
+  assert models.parse_overrides('revnet_mnist', ['stages=((4,1),(6,1,1))']) == (
+      ('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1, 1))),)
+  assert models.parse_overrides('pie_mnist', ['epsilon_sq=1']) == (
+      ('epsilon_sq', 1),)
   with pytest.raises(ValueError, match='give a tuple of RevNetStage fields'):
-    train_cli._override_value(default, 'stages', '(4,1)')
+    models.parse_overrides('revnet_mnist', ['stages=(4,1)'])

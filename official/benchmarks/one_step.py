@@ -8,7 +8,6 @@ Random images stand in for the data: the cost of a step does not depend on
 pixel values.
 """
 
-import ast
 import dataclasses
 import json
 import resource
@@ -91,23 +90,16 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
           'step_s': [round(t, 4) for t in times]}
 
 
-def _parse(items):
-  out = {}
-  for item in items:
-    key, _, value = item.partition('=')
-    try:
-      out[key] = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-      out[key] = value
-  return out
-
-
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
+  from official import experiments  # pylint: disable=g-import-not-at-top
+  from official import models  # pylint: disable=g-import-not-at-top
+  overrides = models.parse_overrides(
+      experiments.get_experiment(FLAGS.experiment).model, FLAGS.override)
   print(json.dumps(measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
-                           FLAGS.steps, _parse(FLAGS.override),
-                           FLAGS.jit_compile)), flush=True)
+                           FLAGS.steps, dict(overrides), FLAGS.jit_compile)),
+        flush=True)
 
 
 if __name__ == '__main__':

@@ -79,11 +79,17 @@ def celeba_preprocess(image):
       tf.image.resize(crop, (64, 64), method='area', antialias=True), 0., 1.)
 
 
+def _pipeline(input_context):
+  """(number of input pipelines, this pipeline's index)."""
+  if input_context is None:
+    return 1, 0
+  return input_context.num_input_pipelines, input_context.input_pipeline_id
+
+
 def _replica_rows(input_context, global_batch):
   """(replicas of this pipeline, first global replica index, local batch)."""
   replicas = input_context.num_replicas_in_sync if input_context else 1
-  pipelines = input_context.num_input_pipelines if input_context else 1
-  pipeline_id = input_context.input_pipeline_id if input_context else 0
+  pipelines, pipeline_id = _pipeline(input_context)
   if global_batch % replicas:
     raise ValueError(f'batch_size {global_batch} is not divisible by the '
                      f'{replicas} replicas')
@@ -127,8 +133,7 @@ def _stream_dataset(spec, seed, global_batch, start_step, input_context):
   except Exception as e:  # TFDS raises many kinds; report one line.
     raise DataError(f'could not load TFDS {spec.dataset} ({type(e).__name__}: '
                     f'{str(e).splitlines()[0]})') from e
-  pipelines = input_context.num_input_pipelines if input_context else 1
-  pipeline_id = input_context.input_pipeline_id if input_context else 0
+  pipelines, pipeline_id = _pipeline(input_context)
   data = data.map(lambda ex: (celeba_preprocess(ex['image']), tf.zeros(
       [], tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
   # Step s uses batches [s * pipelines, (s + 1) * pipelines): one per pipeline.

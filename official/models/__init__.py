@@ -1,5 +1,6 @@
 """Invertible-autoencoder models, built by name."""
 
+import ast
 import dataclasses
 
 from official.models.pie import PieConfig
@@ -10,7 +11,8 @@ from official.models.revnet import RevNetStage
 
 __all__ = ['MODELS', 'PieConfig', 'PseudoInvertibleEncoder',
            'RevNetAutoencoder', 'RevNetConfig', 'RevNetStage', 'build_model',
-           'model_config', 'overrides_from_json', 'overrides_to_json']
+           'model_config', 'overrides_from_json', 'overrides_to_json',
+           'parse_overrides']
 
 # The architectures of the papers (see docs/ARCHITECTURE.md for the shapes).
 MODELS = {
@@ -69,4 +71,41 @@ def overrides_from_json(name, data):
     elif isinstance(value, list):
       value = tuple(value)
     overrides[key] = value
+  return tuple(sorted(overrides.items()))
+
+
+def _override_value(default, key, text):
+  """The value of KEY=TEXT, of the type of `default`; a tuple of dataclasses
+  (RevNet stages) is given as a tuple of tuples, e.g.
+  stages=((25,2),(50,2),(400,1,1))."""
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  if _is_tuple_of_dataclasses(default):
+    try:
+      return tuple(type(default[0])(*fields) for fields in value)
+    except TypeError as e:
+      raise ValueError(f'bad --model_override {key}={text}: give a tuple of '
+                       f'{type(default[0]).__name__} fields ({e})') from e
+  numeric = isinstance(default, float) and isinstance(value, int)
+  if default is not None and not numeric and not isinstance(
+      value, type(default)):
+    raise ValueError(f'bad --model_override {key}={text}: {key} takes a '
+                     f'value of type {type(default).__name__}')
+  return value
+
+
+def parse_overrides(name, items):
+  """KEY=VALUE strings (`--model_override`) as typed overrides of the named
+  model's config, a tuple of (KEY, VALUE) pairs."""
+  default = model_config(name)
+  fields = {f.name for f in dataclasses.fields(default)}
+  overrides = {}
+  for item in items:
+    key, sep, text = item.partition('=')
+    if not sep or key not in fields:
+      raise ValueError(f'bad --model_override {item!r}: use KEY=VALUE with KEY '
+                       f'one of {", ".join(sorted(fields))}')
+    overrides[key] = _override_value(getattr(default, key), key, text)
   return tuple(sorted(overrides.items()))
