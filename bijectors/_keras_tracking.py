@@ -40,6 +40,13 @@ class KerasLayerBijector(tfb.Bijector):
     self._layer_variables = tuple(
         _tf_variable(w) for layer in self._keras_layers for w in layer.weights)
 
+  @staticmethod
+  def _network_variables(network):
+    """The trainable `tf.Variable`s of one network."""
+    if isinstance(network, keras.layers.Layer):
+      return [_tf_variable(w) for w in network.trainable_weights]
+    return list(getattr(network, 'trainable_variables', ()))
+
   def _run_network(self, network, inputs):
     outputs = network(inputs)
     if len(self._layer_variables) != sum(

@@ -93,3 +93,54 @@ class AdditiveCoupling(KerasLayerBijector):
 
   def _forward_log_det_jacobian(self, x):
     return tf.zeros([], dtype=x.dtype)
+
+  def _network_vjp(self, network, inputs, d_outputs):
+    """`network(inputs)` and the vector-Jacobian products of `d_outputs`
+    with respect to `inputs` and to the network's variables."""
+    variables = self._network_variables(network)
+    with tf.GradientTape() as tape:
+      tape.watch(inputs)
+      outputs = self._run_network(network, inputs)
+    return outputs, tape.gradient(outputs, [inputs] + variables,
+                                  output_gradients=d_outputs), variables
+
+  def rebuild_and_backprop(self, outputs, d_outputs, inverse=False):
+    """Rebuilds this block's input from its output and backpropagates.
+
+    For memory-saving gradients (Gomez et al., 2017, Alg. 1): when the block
+    ran forward, `outputs = y` and `d_outputs = dL/dy`; the inverse computes
+    `g(y1)` and `f(x2)` to rebuild `x`, and the backward pass needs those
+    same two evaluations:
+
+    ```none
+    dL/dx1 = dL/dy1 + g'(y1)^T dL/dy2
+    dL/dx2 = dL/dy2 + f'(x2)^T dL/dx1
+    ```
+
+    so each network runs once, under a tape, instead of once to rebuild and
+    again to differentiate. With `inverse=True` (the block ran as its
+    inverse, `outputs = x`) the roles are mirrored.
+
+    Returns:
+      `(inputs, d_inputs, [(variable, gradient), ...])`.
+    """
+    if inverse:
+      x1, x2 = self._halves(outputs)
+      dx1, dx2 = tf.split(d_outputs, 2, axis=-1)
+      f_x2, (d_x2, *d_f), f_vars = self._network_vjp(self._f, x2, -dx1)
+      y1 = tf.stop_gradient(x1 + f_x2)
+      dy2 = dx2 + d_x2
+      g_y1, (d_y1, *d_g), g_vars = self._network_vjp(self._g, y1, -dy2)
+      y2 = tf.stop_gradient(x2 + g_y1)
+      inputs, d_inputs = [y1, y2], [dx1 + d_y1, dy2]
+    else:
+      y1, y2 = self._halves(outputs)
+      dy1, dy2 = tf.split(d_outputs, 2, axis=-1)
+      g_y1, (d_y1, *d_g), g_vars = self._network_vjp(self._g, y1, dy2)
+      x2 = tf.stop_gradient(y2 - g_y1)
+      dx1 = dy1 + d_y1
+      f_x2, (d_x2, *d_f), f_vars = self._network_vjp(self._f, x2, dx1)
+      x1 = tf.stop_gradient(y1 - f_x2)
+      inputs, d_inputs = [x1, x2], [dx1, dy2 + d_x2]
+    return (tf.concat(inputs, axis=-1), tf.concat(d_inputs, axis=-1),
+            list(zip(f_vars + g_vars, d_f + d_g)))

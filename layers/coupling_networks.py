@@ -1,6 +1,7 @@
 """The networks inside coupling blocks and splits (they need not be invertible)."""
 
 import keras
+import tensorflow as tf
 
 __all__ = ['ConvStack', 'DenseStack', 'ShiftAndLogScale']
 
@@ -15,6 +16,46 @@ def _output_initializer(zero_init):
   return 'zeros' if zero_init else _torch_default_initializer()
 
 
+def _is_small(image_shape, kernel_size):
+  height, width = image_shape
+  return (height is not None and width is not None
+          and height * width <= kernel_size * kernel_size)
+
+
+def _conv_by_taps(layer, inputs):
+  """`layer(inputs)` for a stride-1 'same' `Conv2D`, as one matmul per tap.
+
+  On an image no larger than the kernel most taps of each output pixel only
+  see padding (5 of 9 for a 3x3 kernel on 2x2 pixels), and convolution
+  routines run far below their speed on large images. Here each tap (a, b)
+  multiplies only the pixels it meets, `x[i + a - p, j + b - p] @ K[a, b]`,
+  and the shifted products are summed: the same function with the same
+  weights, and no arithmetic on padding.
+  """
+  size, pad = layer.kernel_size[0], layer.kernel_size[0] // 2
+  _, height, width, channels_in = inputs.shape
+  kernel = tf.convert_to_tensor(layer.kernel)
+  # Unstacked rather than sliced: the gradient is then one stack, not one
+  # kernel-sized scatter per tap.
+  taps = tf.unstack(tf.reshape(kernel, [size * size, channels_in, -1]))
+  total = 0.
+  for a in range(size):
+    for b in range(size):
+      rows, cols = a - pad, b - pad
+      valid_h, valid_w = height - abs(rows), width - abs(cols)
+      if valid_h <= 0 or valid_w <= 0:
+        continue
+      seen = inputs[:, max(rows, 0):max(rows, 0) + valid_h,
+                    max(cols, 0):max(cols, 0) + valid_w, :]
+      product = tf.reshape(
+          tf.matmul(tf.reshape(seen, [-1, channels_in]), taps[a * size + b]),
+          [-1, valid_h, valid_w, layer.filters])
+      top, left = max(-rows, 0), max(-cols, 0)
+      total += tf.pad(product, [[0, 0], [top, height - valid_h - top],
+                                [left, width - valid_w - left], [0, 0]])
+  return layer.activation(tf.nn.bias_add(total, layer.bias))
+
+
 @keras.saving.register_keras_serializable(package='invertible_ae')
 class ConvStack(keras.layers.Layer):
   """conv(k x k, hidden) -> ReLU -> conv(k x k, channels), 'same' padding.
@@ -22,6 +63,10 @@ class ConvStack(keras.layers.Layer):
   The RevNet's F and G functions (generative-reversible-networks, Fig. 4):
   `C_in -> hidden -> C_out` with ReLU between the two convolutions. The CelebA
   RevNet's last block uses `kernel_size=1`.
+
+  On images with no more pixels than the kernel has taps (the CelebA RevNet's
+  2x2 and 1x1 stages) the convolutions run as per-tap matmuls, several times
+  faster on CPU (docs/PERFORMANCE.md).
   """
 
   def __init__(self, hidden, channels, kernel_size=3, zero_init_output=False,
@@ -45,6 +90,8 @@ class ConvStack(keras.layers.Layer):
     self.conv_out.build(tuple(input_shape[:-1]) + (self.hidden,))
 
   def call(self, inputs):
+    if _is_small(inputs.shape[1:3], self.kernel_size):
+      return _conv_by_taps(self.conv_out, _conv_by_taps(self.conv_in, inputs))
     return self.conv_out(self.conv_in(inputs))
 
   def compute_output_shape(self, input_shape):

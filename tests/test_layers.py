@@ -1,10 +1,31 @@
-"""Keras layers: spectral normalization, the adversary, serialization."""
+"""Keras layers: convolutions on small images, spectral normalization, the
+adversary, serialization."""
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import layers
+
+
+@pytest.mark.parametrize('height,width,kernel_size', [
+    (2, 2, 3), (1, 1, 3), (3, 3, 3), (2, 1, 3), (1, 1, 1)])
+def test_conv_stack_on_small_images_equals_the_convolutions(
+    height, width, kernel_size):
+  stack = layers.ConvStack(7, 6, kernel_size, dtype='float64')
+  x = tf.random.stateless_normal((3, height, width, 4), [1, 2],
+                                 dtype=tf.float64)
+  stack.build(x.shape)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x)
+    by_taps = stack(x)
+    convolved = stack.conv_out(stack.conv_in(x))
+  variables = [x] + stack.trainable_variables
+  np.testing.assert_allclose(by_taps, convolved, rtol=1e-12, atol=1e-12)
+  for a, b in zip(tape.gradient(by_taps, variables),
+                  tape.gradient(convolved, variables)):
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_spectral_norm_converges_to_unit_norm_with_gradient_through_sigma():

@@ -5,8 +5,11 @@ backward pass. A reversible stack does not need them: walking back from the
 output, each step's input is rebuilt from its output with the inverse, the
 step is re-run on that input under a local tape, and the vector-Jacobian
 product is taken there. Peak memory is then one step's activations, whatever
-the depth (Gomez et al., 2017). One `tf.custom_gradient` spans the whole stack:
-wrapping each step separately would still keep every step's boundary tensor.
+the depth (Gomez et al., 2017). Steps with a `rebuild_and_backprop` method
+(additive couplings) rebuild and differentiate in one pass, reusing the
+network evaluations of the inverse. One `tf.custom_gradient` spans the whole
+stack: wrapping each step separately would still keep every step's boundary
+tensor.
 """
 
 import tensorflow as tf
@@ -18,6 +21,18 @@ def _step_fns(step, inverse):
   # The bijectors' uncached maps: TFP's cache would keep every input alive.
   return (step._inverse, step._forward) if inverse else (step._forward,
                                                          step._inverse)
+
+
+def _rebuild_and_backprop(step, y, dy, inverse):
+  """Any exact step: rebuild its input, re-run it under a tape, take the VJP."""
+  apply, undo = _step_fns(step, inverse)
+  x = tf.stop_gradient(undo(y))
+  variables = list(step.trainable_variables)
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    y_again = apply(x)
+  dx, d_vars = tape.gradient(y_again, (x, variables), output_gradients=dy)
+  return x, dx, list(zip(variables, d_vars))
 
 
 def reversible_apply(steps, x, inverse=False):
@@ -48,22 +63,17 @@ def reversible_apply(steps, x, inverse=False):
       sums = {}
       y, dy = outputs, d_outputs
       for step in reversed(ordered):
-        apply, undo = _step_fns(step, inverse)
         # Graph executors would otherwise run the whole chain of inverses at
         # once and keep every rebuilt input: rebuild one step at a time.
         with tf.control_dependencies([dy]):
-          x_step = tf.stop_gradient(undo(y))
-        step_vars = list(step.trainable_variables)
-        with tf.GradientTape() as tape:
-          tape.watch(x_step)
-          y_again = apply(x_step)
-        dx, d_vars = tape.gradient(y_again, (x_step, step_vars),
-                                   output_gradients=dy)
-        for var, d_var in zip(step_vars, d_vars):
+          if hasattr(step, 'rebuild_and_backprop'):
+            y, dy, pairs = step.rebuild_and_backprop(y, dy, inverse)
+          else:
+            y, dy, pairs = _rebuild_and_backprop(step, y, dy, inverse)
+        for var, d_var in pairs:
           if d_var is not None:
             key = var.ref()
             sums[key] = d_var if key not in sums else sums[key] + d_var
-        y, dy = x_step, dx
       return dy, [sums.get(v.ref(), tf.zeros_like(v)) for v in variables]
 
     return outputs, grad
