@@ -1,7 +1,7 @@
 r"""Evaluates a training run: the papers' metrics and figures.
 
   python -m official.evaluate --experiment=pie_mnist --model_dir=runs/pie \
-      [--fid_weights=inception_2015_12_05_fid_weights.npz]
+      [--inception=inception_2015_12_05_fid_weights.npz|GRAPH.pb|download]
 
 writes MODEL_DIR/eval/metrics.json and PNG figures: samples, reconstructions
 from the restricted and the full code (RevNet Fig. 6), interpolations in both
@@ -31,8 +31,10 @@ def _define_flags():
   flags.DEFINE_integer(
       'num_test', 10_000, 'Test images for inversion error, bits/dim, FID.')
   flags.DEFINE_string(
-      'fid_weights', None, 'Inception weights npz (or TTUR\'s '
-      'classify_image_graph_def.pb); FID is computed when given.')
+      'inception', None, 'The FID network: the Inception weights npz, TTUR\'s '
+      'classify_image_graph_def.pb, or "download" (the official archive, '
+      'checked against the bundled probe features). FID is computed when '
+      'given.')
   flags.DEFINE_integer('seed', 0, 'Seed of the samples.')
 
 
@@ -107,7 +109,7 @@ def figures(model, images, labels, out_dir, seed):
   return written
 
 
-def evaluate(experiment, model_dir, num_samples, num_test, fid_weights=None,
+def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              seed=0):
   """Computes metrics and figures of the run in `model_dir`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -142,10 +144,8 @@ def evaluate(experiment, model_dir, num_samples, num_test, fid_weights=None,
                 (n,) + model.image_shape, [seed, i])), len(images))))
   if getattr(model.config, 'num_classes', 0):
     results.update(metrics.latent_usage(model.class_stds.numpy(), 0.1))
-  if fid_weights:
-    extractor = (fid.InceptionExtractor.from_graph_def(fid_weights)
-                 if fid_weights.endswith('.pb') else
-                 fid.InceptionExtractor.from_weights(fid_weights))
+  if inception:
+    extractor = fid.InceptionExtractor.from_source(inception)
     stats_path = os.path.join(out_dir, f'fid_stats_{spec.dataset}_test_'
                               f'{len(images)}.npz')
     if os.path.exists(stats_path):
@@ -169,7 +169,7 @@ def main(argv):
       raise app.UsageError(f'--{name} is required')
   try:
     results = evaluate(FLAGS.experiment, FLAGS.model_dir, FLAGS.num_samples,
-                       FLAGS.num_test, FLAGS.fid_weights, FLAGS.seed)
+                       FLAGS.num_test, FLAGS.inception, FLAGS.seed)
   except (ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -71,7 +71,7 @@ def test_evaluate_computes_fid_with_inception_weights(trained_run):
   name, model_dir, _ = trained_run
   weights = os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz')
   results = evaluate.evaluate(name, model_dir, num_samples=24, num_test=40,
-                              fid_weights=weights)
+                              inception=weights)
   assert 0. < results['fid'] < 1000.
   assert os.path.exists(os.path.join(model_dir, 'eval',
                                      'fid_stats_mnist_bundled_test_40.npz'))

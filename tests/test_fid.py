@@ -93,19 +93,53 @@ def test_frechet_distance_known_values_and_singular_covariances(tmp_path):
     fid.frechet_distance(stats, few)
 
 
-def test_graph_def_loading_path(reference, tmp_path):
-  """A graph def with TTUR's tensor names runs through `from_graph_def`."""
+def _graph_def_file(path, scale_last_unit=1.):
+  """Writes a graph def with TTUR's tensor names (`ExpandDims`, `pool_3`),
+  built from the weights npz, optionally with altered last-unit weights."""
   graph = tf.Graph()
   with graph.as_default(), np.load(os.path.join(
       FID_DATA, 'inception_2015_12_05_fid_weights.npz')) as weights:
-    in_graph = fid.InceptionExtractor({k: weights[k] for k in weights.files})
+    arrays = {k: weights[k] for k in weights.files}
+    arrays['net.layers.mixed_10.tower_2_conv.weight'] *= scale_last_unit
+    in_graph = fid.InceptionExtractor(arrays)
     images = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3],
                                       name='ExpandDims')
     tf.reshape(in_graph.features_of_scaled(images), [-1, 1, 1, 2048],
                name='pool_3')
-  path = tmp_path / 'graph.pb'
   path.write_bytes(graph.as_graph_def().SerializeToString())
-  from_graph = fid.InceptionExtractor.from_graph_def(str(path))
+  return path
+
+
+@pytest.fixture(scope='module')
+def graph_def(tmp_path_factory):
+  return _graph_def_file(tmp_path_factory.mktemp('graph') /
+                         'classify_image_graph_def.pb')
+
+
+def test_graph_def_loading_path(graph_def, reference):
+  from_graph = fid.InceptionExtractor.from_source(str(graph_def))
   pixels = np.round(reference['inputs'][:2] * 128. + 128.)
   np.testing.assert_allclose(from_graph(pixels), reference['features'][:2],
                              atol=1e-4)
+
+
+def _archive(tmp_path, graph_def_path):
+  import tarfile  # pylint: disable=g-import-not-at-top
+  archive = tmp_path / 'inception-2015-12-05.tgz'
+  with tarfile.open(archive, 'w:gz') as tar:
+    tar.add(graph_def_path, arcname='classify_image_graph_def.pb')
+  return archive.as_uri()
+
+
+def test_probe_features_identify_the_network(extractor, graph_def, tmp_path):
+  assert fid.check_extractor(extractor) <= 1e-4
+  cache = tmp_path / 'cache'
+  path = fid.download_graph_def(str(cache), _archive(tmp_path, graph_def))
+  assert path == str(cache / 'classify_image_graph_def.pb')
+  assert os.listdir(cache) == ['classify_image_graph_def.pb']
+  altered = _graph_def_file(tmp_path / 'altered.pb', scale_last_unit=1.01)
+  with pytest.raises(ValueError, match='not the FID network: its features '
+                     'of the probe images differ by'):
+    fid.download_graph_def(str(tmp_path / 'other'),
+                           _archive(tmp_path, altered))
+  assert os.listdir(tmp_path / 'other') == []

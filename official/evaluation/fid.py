@@ -4,7 +4,8 @@ The standard TF FID (TTUR) runs `classify_image_graph_def.pb`: images resized
 to 299x299 with TF1's legacy bilinear resize, scaled to (p - 128) / 128, and
 the 2048 pool_3 features. `InceptionExtractor` is that network written in TF2
 ops (see the layer table in `_BLOCKS` and the docstrings), loaded from a weight
-npz, or run from the graph def itself when you have the `.pb`.
+npz, or run from the graph def itself when you have the `.pb` (or let
+`InceptionExtractor.from_source('download')` fetch the official archive).
 
 ```python
 from official.evaluation import fid
@@ -15,15 +16,32 @@ fid.frechet_distance(stats_a, stats_b)
 ```
 """
 
+import hashlib
+import os
+import tarfile
+import tempfile
+import urllib.request
+
+from absl import logging
 import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
-__all__ = ['InceptionExtractor', 'frechet_distance', 'load_statistics',
-           'save_statistics', 'statistics']
+__all__ = ['ARCHIVE_URL', 'InceptionExtractor', 'check_extractor',
+           'download_graph_def', 'frechet_distance', 'load_statistics',
+           'probe_images', 'save_statistics', 'statistics']
 
 _BN_EPSILON = 1e-3
 _SIZE = 299
+ARCHIVE_URL = ('http://download.tensorflow.org/models/image/imagenet/'
+               'inception-2015-12-05.tgz')
+_GRAPH_DEF = 'classify_image_graph_def.pb'
+_CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache',
+                          'inception-2015-12-05')
+# pool_3 features of `probe_images()` from the network checked against the
+# reference features of the TF graph (to 2.4e-5); see `check_extractor`.
+_PROBE_FEATURES = os.path.join(os.path.dirname(__file__), 'files',
+                               'inception_probe_features.npz')
 
 
 class InceptionExtractor(tf.Module):
@@ -64,6 +82,15 @@ class InceptionExtractor(tf.Module):
     """Loads the 376 arrays of `inception_2015_12_05_fid_weights.npz`."""
     with np.load(path) as weights:
       return cls({k: weights[k] for k in weights.files}, **kwargs)
+
+  @classmethod
+  def from_source(cls, source, **kwargs):
+    """`'download'`, a `.pb` graph def, or the weights npz."""
+    if source == 'download':
+      source = download_graph_def()
+    if source.endswith('.pb'):
+      return cls.from_graph_def(source, **kwargs)
+    return cls.from_weights(source, **kwargs)
 
   @classmethod
   def from_graph_def(cls, path, batch_size=50):
@@ -200,6 +227,60 @@ class InceptionExtractor(tf.Module):
       outputs.append(tf.cast(self.features_of_scaled(batch), tf.float32))
     return np.concatenate([o.numpy() for o in outputs]) if outputs else (
         np.zeros((0, 2048), np.float32))
+
+
+def probe_images():
+  """Two fixed 299x299 RGB pictures (uint8) of smooth stripes and rings."""
+  rows, cols = np.mgrid[0:_SIZE, 0:_SIZE] / _SIZE
+  stripes = [np.sin(2 * np.pi * (k * rows + (k + 1) * cols)) for k in (1, 2, 3)]
+  radius = np.hypot(rows - .4, cols - .6)
+  rings = [np.cos(2 * np.pi * k * radius) for k in (3, 5, 8)]
+  pictures = np.stack([np.stack(stripes, -1), np.stack(rings, -1)])
+  return np.round(127.5 + 127.5 * pictures).astype(np.uint8)
+
+
+def check_extractor(extractor, atol=1e-4):
+  """Raises ValueError unless `extractor` reproduces the verified network's
+  features of `probe_images()` to `atol`."""
+  with np.load(_PROBE_FEATURES) as data:
+    expected = data['features']
+  error = float(np.max(np.abs(extractor(probe_images()) - expected)))
+  if not error <= atol:
+    raise ValueError(f'this Inception network is not the FID network: its '
+                     f'features of the probe images differ by {error:.3g} '
+                     f'(more than {atol:g})')
+  return error
+
+
+def download_graph_def(cache_dir=_CACHE_DIR, url=ARCHIVE_URL):
+  """Fetches the official archive once and returns the path of its checked
+  `classify_image_graph_def.pb`.
+
+  No checksum of the archive is published, so the graph is accepted only if
+  `check_extractor` finds that it computes the reference network's features;
+  its sha256 is logged. A graph that fails is not kept.
+  """
+  path = os.path.join(cache_dir, _GRAPH_DEF)
+  if os.path.exists(path):
+    return path
+  os.makedirs(cache_dir, exist_ok=True)
+  with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
+    archive = os.path.join(scratch, 'archive.tgz')
+    logging.info('Downloading %s', url)
+    urllib.request.urlretrieve(url, archive)
+    with open(archive, 'rb') as f:
+      logging.info('sha256 of %s: %s', url,
+                   hashlib.sha256(f.read()).hexdigest())
+    with tarfile.open(archive, 'r:gz') as tar:
+      member = tar.extractfile(_GRAPH_DEF)
+      if member is None:
+        raise ValueError(f'{url} holds no {_GRAPH_DEF}')
+      candidate = os.path.join(scratch, _GRAPH_DEF)
+      with open(candidate, 'wb') as f:
+        f.write(member.read())
+    check_extractor(InceptionExtractor.from_graph_def(candidate))
+    os.replace(candidate, path)
+  return path
 
 
 def statistics(features):
