@@ -111,6 +111,19 @@ class CheckerboardSubsample(KerasLayerBijector):
   def _forward_log_det_jacobian(self, x):
     return tf.zeros([], dtype=x.dtype)
 
+  def rebuild_and_backprop(self, outputs, d_outputs, inverse=False):
+    """Rebuilds the input from the output for memory-saving gradients.
+
+    A permutation's vector-Jacobian product is its inverse applied to the
+    output gradient, so both are one call of the inverse map (of the forward
+    map when the step ran as its inverse); there are no variables.
+
+    Returns:
+      `(inputs, d_inputs, [])`.
+    """
+    undo = self._forward if inverse else self._inverse
+    return undo(outputs), undo(d_outputs), []
+
   def _forward_event_shape(self, input_shape):
     self._check_input(input_shape)
     h, w, c = input_shape[-3:]

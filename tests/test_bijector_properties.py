@@ -204,9 +204,12 @@ def test_tf_function_and_saved_model_round_trip(name, tmp_path):
 
 
 @pytest.mark.parametrize('inverse', [False, True])
-@pytest.mark.parametrize('name', ['additive_coupling', 'additive_coupling_1x1'])
+@pytest.mark.parametrize('name', ['additive_coupling', 'additive_coupling_1x1',
+                                  'subsample_streams', 'subsample_plain'])
 def test_rebuild_and_backprop_equals_autodiff(name, inverse):
   bijector, x, _ = _build(name, 'float64')
+  if inverse:  # start from a valid output
+    x = _fresh(bijector.forward(x))
   apply = bijector.inverse if inverse else bijector.forward
   with tf.GradientTape() as tape:
     tape.watch(x)
@@ -219,6 +222,6 @@ def test_rebuild_and_backprop_equals_autodiff(name, inverse):
   np.testing.assert_allclose(x_again, x, atol=1e-12)
   np.testing.assert_allclose(d_x_again, d_x, atol=1e-12)
   rebuilt = {var.ref(): grad for var, grad in pairs}
-  assert len(rebuilt) == len(variables) == 8
+  assert len(rebuilt) == len(variables) == (8 if 'coupling' in name else 0)
   for var, grad in zip(variables, d_vars):
     np.testing.assert_allclose(rebuilt[var.ref()], grad, atol=1e-12)

@@ -103,6 +103,11 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     self.build_flow()
 
   @property
+  def steps(self):
+    """The subsamplings and couplings, in the order applied to images."""
+    return tuple(self._steps)
+
+  @property
   def flow_input_shape(self):
     return self._flow_shape
 
