@@ -38,7 +38,7 @@ def _conv_by_taps(layer, inputs):
   # Unstacked rather than sliced: the gradient is then one stack, not one
   # kernel-sized scatter per tap.
   taps = tf.unstack(tf.reshape(kernel, [size * size, channels_in, -1]))
-  total = 0.
+  products = []
   for a in range(size):
     for b in range(size):
       rows, cols = a - pad, b - pad
@@ -47,12 +47,12 @@ def _conv_by_taps(layer, inputs):
         continue
       seen = inputs[:, max(rows, 0):max(rows, 0) + valid_h,
                     max(cols, 0):max(cols, 0) + valid_w, :]
-      product = tf.reshape(
-          tf.matmul(tf.reshape(seen, [-1, channels_in]), taps[a * size + b]),
-          [-1, valid_h, valid_w, layer.filters])
       top, left = max(-rows, 0), max(-cols, 0)
-      total += tf.pad(product, [[0, 0], [top, height - valid_h - top],
-                                [left, width - valid_w - left], [0, 0]])
+      products.append(tf.pad(
+          tf.einsum('bhwi,io->bhwo', seen, taps[a * size + b]),
+          [[0, 0], [top, height - valid_h - top],
+           [left, width - valid_w - left], [0, 0]]))
+  total = tf.add_n(products)
   return layer.activation(tf.nn.bias_add(total, layer.bias))
 
 

@@ -1,0 +1,41 @@
+"""The benchmark tools run and report what they promise (no timings asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from official.benchmarks import one_step
+from tests.conftest import REPO
+from tests.conftest import tiny_overrides
+
+
+def test_one_step_reports_timings_memory_and_round_trip():
+  result = one_step.measure(
+      'revnet_aae_celeba64', 'reconstruction', batch_size=4, steps=2,
+      overrides=dict(tiny_overrides('revnet_aae_celeba64')),
+      jit_compile=False)
+  assert result['phase'] == 'reconstruction' and len(result['step_s']) == 2
+  assert 0. < result['round_trip_max_abs_error'] < 1e-5
+  assert (result['peak_rss_mib'] >= result['peak_rss_mib_after_one_step']
+          >= result['peak_rss_mib_before_step'] > 0.)
+  assert result['encode_images_per_s'] > 0. < result['decode_images_per_s']
+
+
+def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
+  output = tmp_path / 'bench.json'
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  subprocess.run(
+      [sys.executable, '-m', 'official.benchmark',
+       '--experiment=revnet_ot_mnist', '--phase=ot', '--xla=true',
+       f'--output={output}'], cwd=REPO, env=env, check=True,
+      capture_output=True)
+  results = json.loads(output.read_text())
+  assert [r['memory_saving'] for r in results] == [True, False]
+  assert all('POT outside TensorFlow' in r['skipped'] for r in results)
+  bad = subprocess.run(
+      [sys.executable, '-m', 'official.benchmark',
+       '--experiment=pie_mnist', '--phase=ot'], cwd=REPO, env=env,
+      capture_output=True, text=True)
+  assert bad.returncode == 1
+  assert '--phase=ot belongs to revnet_ot_mnist, not pie_mnist' in bad.stderr
