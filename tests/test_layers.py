@@ -19,11 +19,11 @@ def test_conv_stack_on_small_images_equals_the_convolutions(
   stack.build(x.shape)
   with tf.GradientTape(persistent=True) as tape:
     tape.watch(x)
-    by_taps = stack(x)
+    as_matmul = stack(x)
     convolved = stack.conv_out(stack.conv_in(x))
   variables = [x] + stack.trainable_variables
-  np.testing.assert_allclose(by_taps, convolved, rtol=1e-12, atol=1e-12)
-  for a, b in zip(tape.gradient(by_taps, variables),
+  np.testing.assert_allclose(as_matmul, convolved, rtol=1e-12, atol=1e-12)
+  for a, b in zip(tape.gradient(as_matmul, variables),
                   tape.gradient(convolved, variables)):
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

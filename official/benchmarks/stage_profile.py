@@ -5,10 +5,10 @@ r"""Where the seconds of a RevNet pass go: the F/G networks, stage by stage.
 
 For each stage, one of its networks (conv -> ReLU -> conv) is timed on a
 batch of the stage's half-tensors, forward and forward + backward (gradients
-of the input and the weights), as `tf.nn.conv2d`-style convolutions and, where
-`ConvStack` uses them, as per-tap matmuls; then multiplied by the stage's
-number of networks (2 per block) to give the stage's share of one pass
-through the flow. Medians of --repeats runs after a warm-up run.
+of the input and the weights), as convolutions and, where `ConvStack` uses
+them, as matmuls with matrices gathered from the kernels; then multiplied by
+the stage's number of networks (2 per block) to give the stage's share of one
+pass through the flow. Medians of --repeats runs after a warm-up run.
 """
 
 import json
@@ -53,7 +53,7 @@ def profile(model_name, batch_size, repeats):
     variables = network.trainable_variables
     paths = {'conv2d': lambda t, n=network: n.conv_out(n.conv_in(t))}
     if coupling_networks._is_small((height, width), stage.kernel_size):  # pylint: disable=protected-access
-      paths['per_tap_matmul'] = network
+      paths['matmul'] = network
     count = 2 * stage.blocks * model.config.block_multiplier
     for path, apply in paths.items():
       forward = tf.function(lambda apply=apply: apply(x))
