@@ -24,25 +24,25 @@ def _is_small(image_shape, kernel_size):
 
 
 def _tap_indices(height, width, size):
-  """`[q, p]`: the kernel tap linking input pixel q to output pixel p of a
+  """`[p, q]`: the kernel tap linking input pixel q to output pixel p of a
   'same' convolution (row-major pixels and taps), or `size**2` for none."""
   pad, pixels = size // 2, [(i, j) for i in range(height) for j in range(width)]
   indices = np.full((len(pixels), len(pixels)), size * size)
-  for q, (qi, qj) in enumerate(pixels):
-    for p, (pi, pj) in enumerate(pixels):
+  for p, (pi, pj) in enumerate(pixels):
+    for q, (qi, qj) in enumerate(pixels):
       a, b = qi - pi + pad, qj - pj + pad
       if 0 <= a < size and 0 <= b < size:
-        indices[q, p] = a * size + b
+        indices[p, q] = a * size + b
   return indices
 
 
 def _conv_as_matmul(layer, inputs):
-  """`layer(inputs)` for a stride-1 'same' `Conv2D`, as one matmul.
+  """`layer(inputs)` for a stride-1 'same' `Conv2D`, as matmuls.
 
-  On an image of n pixels the convolution is a linear map from n * C_in to
-  n * C_out values, whose matrix has block `K[tap(q, p)]` from input pixel q
-  to output pixel p (zero where they are farther apart than the kernel).
-  Built by gathering the kernel taps, it costs n^2 C_in C_out multiply-adds
+  On an image of n pixels, output pixel p of the convolution is the
+  flattened image times the matrix that stacks `K[tap(p, q)]` over input
+  pixels q (zero where q is out of the kernel's reach). Gathered from the
+  kernel, these n matrices cost n^2 C_in C_out multiply-adds per image
   instead of the convolution's n k^2 C_in C_out: 16 instead of 36 blocks for
   a 3x3 kernel on 2x2 pixels, where 5 of every 9 taps only see padding. On
   such images convolution routines also run far below matmul speed.
@@ -51,18 +51,19 @@ def _conv_as_matmul(layer, inputs):
   _, height, width, channels_in = inputs.shape
   pixels, channels_out = height * width, layer.filters
   indices = _tap_indices(height, width, size)
-  # (C_in, taps, C_out), plus a zero tap for pixel pairs out of reach.
-  taps = tf.transpose(tf.reshape(tf.convert_to_tensor(layer.kernel),
-                                 [size * size, channels_in, channels_out]),
-                      [1, 0, 2])
-  if np.any(indices == size * size):
-    taps = tf.pad(taps, [[0, 0], [0, 1], [0, 0]])
-  # Laid out (C_in, q, p, C_out), so the matrix needs no transpose.
-  matrix = tf.reshape(tf.gather(taps, indices.reshape(-1), axis=1),
-                      [channels_in * pixels, pixels * channels_out])
-  flat = tf.reshape(tf.transpose(tf.reshape(inputs, [-1, pixels, channels_in]),
-                                 [0, 2, 1]), [-1, channels_in * pixels])
-  outputs = tf.reshape(tf.matmul(flat, matrix),
+  # Built only once the inputs exist: a graph would otherwise build every
+  # layer's matrices at the start of the step and hold them all.
+  with tf.control_dependencies([inputs]):
+    taps = tf.reshape(tf.convert_to_tensor(layer.kernel),
+                      [size * size, channels_in, channels_out])
+    if np.any(indices == size * size):
+      taps = tf.pad(taps, [[0, 1], [0, 0], [0, 0]])  # the zero tap
+    # (p, q * C_in, C_out): q-major rows match the flattened NHWC pixels.
+    matrices = tf.reshape(tf.gather(taps, indices.reshape(-1)),
+                          [pixels, pixels * channels_in, channels_out])
+  flat = tf.reshape(inputs, [1, -1, pixels * channels_in])
+  per_pixel = tf.matmul(flat, matrices)  # (p, N, C_out)
+  outputs = tf.reshape(tf.transpose(per_pixel, [1, 0, 2]),
                        [-1, height, width, channels_out])
   return layer.activation(tf.nn.bias_add(outputs, layer.bias))
 
