@@ -102,8 +102,12 @@ class ConvStack(keras.layers.Layer):
     self.conv_in.build(input_shape)
     self.conv_out.build(tuple(input_shape[:-1]) + (self.hidden,))
 
+  def runs_as_matmul(self, image_shape):
+    """Whether images of `(height, width)` take the matmul form."""
+    return _is_small(image_shape, self.kernel_size)
+
   def call(self, inputs):
-    if _is_small(inputs.shape[1:3], self.kernel_size):
+    if self.runs_as_matmul(inputs.shape[1:3]):
       return _conv_as_matmul(self.conv_out,
                              _conv_as_matmul(self.conv_in, inputs))
     return self.conv_out(self.conv_in(inputs))

@@ -39,7 +39,6 @@ def profile(model_name, batch_size, repeats):
   """Rows of per-stage network timings (seconds for all the stage's nets)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import official  # pylint: disable=g-import-not-at-top
-  from layers import coupling_networks  # pylint: disable=g-import-not-at-top
   model = official.build_model(model_name)
   height, width = model.flow_input_shape[:2]
   channels = model.flow_input_shape[2]
@@ -52,7 +51,7 @@ def profile(model_name, batch_size, repeats):
     x = tf.random.normal((batch_size, height, width, channels // 2), seed=0)
     variables = network.trainable_variables
     paths = {'conv2d': lambda t, n=network: n.conv_out(n.conv_in(t))}
-    if coupling_networks._is_small((height, width), stage.kernel_size):  # pylint: disable=protected-access
+    if network.runs_as_matmul((height, width)):
       paths['matmul'] = network
     count = 2 * stage.blocks * model.config.block_multiplier
     for path, apply in paths.items():
