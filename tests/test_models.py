@@ -143,7 +143,7 @@ def test_variables_are_complete_from_both_sides(name, revnet_mnist, pie):
 def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
   model = revnet_mnist
   x = tf.random.uniform((4, 28, 28, 1), seed=9)
-  results = {}
+  results, default = {}, model.memory_saving
   for memory_saving in (True, False):
     model.memory_saving = memory_saving
 
@@ -157,7 +157,7 @@ def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
       return loss, tape.gradient(loss, model.trainable_variables)
 
     results[memory_saving] = step(x)
-  model.memory_saving = True
+  model.memory_saving = default
   np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-6)
   checked = 0
   for saved, plain in zip(results[True][1], results[False][1]):
