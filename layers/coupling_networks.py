@@ -17,12 +17,6 @@ def _output_initializer(zero_init):
   return 'zeros' if zero_init else _torch_default_initializer()
 
 
-def _is_small(image_shape, kernel_size):
-  height, width = image_shape
-  return (height is not None and width is not None
-          and height * width <= kernel_size * kernel_size)
-
-
 def _tap_indices(height, width, size):
   """`[p, q]`: the kernel tap linking input pixel q to output pixel p of a
   'same' convolution (row-major pixels and taps), or `size**2` for none."""
@@ -103,8 +97,11 @@ class ConvStack(keras.layers.Layer):
     self.conv_out.build(tuple(input_shape[:-1]) + (self.hidden,))
 
   def runs_as_matmul(self, image_shape):
-    """Whether images of `(height, width)` take the matmul form."""
-    return _is_small(image_shape, self.kernel_size)
+    """Whether images of `(height, width)` take the matmul form: known sizes
+    with no more pixels than the kernel has taps."""
+    height, width = image_shape
+    return (height is not None and width is not None
+            and height * width <= self.kernel_size ** 2)
 
   def call(self, inputs):
     if self.runs_as_matmul(inputs.shape[1:3]):

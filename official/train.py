@@ -75,10 +75,8 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
 def _model_overrides(model_name):
   from official import models  # pylint: disable=g-import-not-at-top
   overrides = dict(models.parse_overrides(model_name, _MODEL_OVERRIDE.value))
-  fields = {f.name for f in dataclasses.fields(models.model_config(
-      model_name))}
   if _EPSILON_SQ.value is not None:
-    if 'epsilon_sq' not in fields:
+    if not hasattr(models.model_config(model_name), 'epsilon_sq'):
       raise ValueError(f'--epsilon_sq applies to PIE, not to {model_name}')
     if not _EPSILON_SQ.value > 0:
       raise ValueError(f'--epsilon_sq must be positive, got '

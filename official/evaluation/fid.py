@@ -272,12 +272,11 @@ def download_graph_def(cache_dir=_CACHE_DIR, url=ARCHIVE_URL):
       logging.info('sha256 of %s: %s', url,
                    hashlib.sha256(f.read()).hexdigest())
     with tarfile.open(archive, 'r:gz') as tar:
-      member = tar.extractfile(_GRAPH_DEF)
-      if member is None:
+      if _GRAPH_DEF not in tar.getnames():
         raise ValueError(f'{url} holds no {_GRAPH_DEF}')
       candidate = os.path.join(scratch, _GRAPH_DEF)
       with open(candidate, 'wb') as f:
-        f.write(member.read())
+        f.write(tar.extractfile(_GRAPH_DEF).read())
     check_extractor(InceptionExtractor.from_graph_def(candidate))
     os.replace(candidate, path)
   return path
