@@ -1,10 +1,10 @@
 """What every experiment's task provides, and the replica-side helpers."""
 
-import keras
 import tensorflow as tf
 
 import official
 from official.evaluation import metrics
+from trainers.adam import Adam
 
 
 class Task:
@@ -32,8 +32,8 @@ class Task:
                                 **dict(self.config.model_overrides))
 
   def _adam(self, learning_rate, variables):
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=self.train.beta_1,
-                                      beta_2=self.train.beta_2)
+    optimizer = Adam(learning_rate, beta_1=self.train.beta_1,
+                     beta_2=self.train.beta_2)
     optimizer.build(variables)  # inside the strategy scope, never lazily
     return optimizer
 
