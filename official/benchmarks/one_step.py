@@ -1,6 +1,10 @@
 r"""Runs training steps of an experiment in this (fresh) process and prints
 one JSON line with the peak resident memory and the step times.
 
+`peak_rss_mib` is the process's peak once its first step has run: the
+memory one step needs, tracing included. `peak_rss_mib_at_exit` adds the
+timed steps and the encode and decode functions.
+
   python -m official.benchmarks.one_step --experiment=revnet_aae_celeba64 \
       --phase=reconstruction --batch_size=64 --override=block_multiplier=2
 
@@ -84,8 +88,8 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
           'overrides': {k: repr(v) for k, v in overrides.items()},
           'jit_compile': jit_compile,
           'peak_rss_mib_before_step': round(built_rss, 1),
-          'peak_rss_mib_after_one_step': round(after_first, 1),
-          'peak_rss_mib': round(_peak_rss_mib(), 1),
+          'peak_rss_mib': round(after_first, 1),
+          'peak_rss_mib_at_exit': round(_peak_rss_mib(), 1),
           'first_step_s': round(first, 3),
           'step_s': [round(t, 4) for t in times]}
 
