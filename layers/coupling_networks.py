@@ -41,25 +41,69 @@ def _conv_as_matmul(layer, inputs):
   a 3x3 kernel on 2x2 pixels, where 5 of every 9 taps only see padding. On
   such images convolution routines also run far below matmul speed.
   """
-  size = layer.kernel_size[0]
+  outputs = _small_image_conv(inputs, tf.convert_to_tensor(layer.kernel),
+                              layer.kernel_size[0])
+  return layer.activation(tf.nn.bias_add(outputs, layer.bias))
+
+
+def _small_image_conv(inputs, kernel, size):
+  """The convolution of `_conv_as_matmul`, without bias, with its gradient.
+
+  The kernel's gradient is taken tap by tap, `dK[t] = sum over the pixel
+  pairs (p, q) that t links of x_q^T dy_p`: one matmul per tap over the
+  stacked pairs, so the gradient of the gathered matrices (16/9 of the
+  kernel on 2x2 pixels) is never formed and scattered back. The backward
+  pass gathers the matrices again rather than keeping those of the forward
+  pass alive in between.
+  """
   _, height, width, channels_in = inputs.shape
-  pixels, channels_out = height * width, layer.filters
+  pixels, channels_out = height * width, kernel.shape[-1]
   indices = _tap_indices(height, width, size)
-  # Built only once the inputs exist: a graph would otherwise build every
-  # layer's matrices at the start of the step and hold them all.
-  with tf.control_dependencies([inputs]):
-    taps = tf.reshape(tf.convert_to_tensor(layer.kernel),
-                      [size * size, channels_in, channels_out])
+  pairs_of_tap = [np.argwhere(indices == t) for t in range(size * size)]
+
+  def gather_matrices(kernel):
+    taps = tf.reshape(kernel, [size * size, channels_in, channels_out])
     if np.any(indices == size * size):
       taps = tf.pad(taps, [[0, 1], [0, 0], [0, 0]])  # the zero tap
     # (p, q * C_in, C_out): q-major rows match the flattened NHWC pixels.
-    matrices = tf.reshape(tf.gather(taps, indices.reshape(-1)),
-                          [pixels, pixels * channels_in, channels_out])
-  flat = tf.reshape(inputs, [1, -1, pixels * channels_in])
-  per_pixel = tf.matmul(flat, matrices)  # (p, N, C_out)
-  outputs = tf.reshape(tf.transpose(per_pixel, [1, 0, 2]),
-                       [-1, height, width, channels_out])
-  return layer.activation(tf.nn.bias_add(outputs, layer.bias))
+    return tf.reshape(tf.gather(taps, indices.reshape(-1)),
+                      [pixels, pixels * channels_in, channels_out])
+
+  def by_pixel(images, channels):  # (N, H, W, C) -> (pixels, N, C)
+    return tf.transpose(tf.reshape(images, [-1, pixels, channels]), [1, 0, 2])
+
+  @tf.custom_gradient
+  def conv(inputs, kernel):
+    # Gathered only once the inputs exist: a graph would otherwise build
+    # every layer's matrices at the start of the step and hold them all.
+    with tf.control_dependencies([inputs]):
+      matrices = gather_matrices(kernel)
+    flat = tf.reshape(inputs, [1, -1, pixels * channels_in])
+    per_pixel = tf.matmul(flat, matrices)  # (p, N, C_out)
+    outputs = tf.reshape(tf.transpose(per_pixel, [1, 0, 2]),
+                         [-1, height, width, channels_out])
+
+    def grad(d_outputs):
+      d_pixels = by_pixel(d_outputs, channels_out)
+      with tf.control_dependencies([d_outputs]):
+        regathered = gather_matrices(kernel)
+      d_flat = tf.reduce_sum(
+          tf.matmul(d_pixels, regathered, adjoint_b=True), axis=0)
+      x_pixels = by_pixel(inputs, channels_in)
+      d_taps = []
+      for pairs in pairs_of_tap:
+        if not len(pairs):
+          d_taps.append(tf.zeros([channels_in, channels_out], kernel.dtype))
+          continue
+        x = tf.reshape(tf.gather(x_pixels, pairs[:, 1]), [-1, channels_in])
+        dy = tf.reshape(tf.gather(d_pixels, pairs[:, 0]), [-1, channels_out])
+        d_taps.append(tf.matmul(x, dy, transpose_a=True))
+      return (tf.reshape(d_flat, tf.shape(inputs)),
+              tf.reshape(tf.stack(d_taps), tf.shape(kernel)))
+
+    return outputs, grad
+
+  return conv(inputs, kernel)
 
 
 @keras.saving.register_keras_serializable(package='invertible_ae')
