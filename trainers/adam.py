@@ -24,9 +24,11 @@ class Adam(keras.optimizers.Adam):
   #### Example
 
   ```python
-  optimizer = Adam(1e-4, beta_1=0., beta_2=0.9)
-  optimizer.build(model.trainable_variables)
-  optimizer.apply_gradients(zip(grads, model.trainable_variables))
+  weights = tf.Variable([1., 2.])
+  optimizer = Adam(0.1, beta_1=0., beta_2=0.9)
+  optimizer.apply_gradients([(tf.constant([0.5, -0.5]), weights)])
+  weights.numpy()  # [0.9, 2.1]: the first step moves each weight by lr
+  [v.path for v in optimizer.variables]  # iteration, learning rate, velocity
   ```
   """
 
