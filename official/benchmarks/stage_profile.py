@@ -42,12 +42,13 @@ def profile(model_name, batch_size, repeats):
   model = official.build_model(model_name)
   height, width = model.flow_input_shape[:2]
   channels = model.flow_input_shape[2]
+  # Each stage is a subsampling followed by its couplings.
+  first_couplings = [model.steps[i + 1] for i, step in enumerate(model.steps)
+                     if not hasattr(step, 'f')]
   rows = []
   for index, stage in enumerate(model.config.stages):
     height, width, channels = height // 2, width // 2, channels * 4
-    first_block = 1 + sum(1 + s.blocks * model.config.block_multiplier
-                          for s in model.config.stages[:index])
-    network = model.steps[first_block].f
+    network = first_couplings[index].f
     x = tf.random.normal((batch_size, height, width, channels // 2), seed=0)
     variables = network.trainable_variables
     paths = {'conv2d': lambda t, n=network: n.conv_out(n.conv_in(t))}
