@@ -255,12 +255,11 @@ def test_model_override_values_take_the_type_of_the_field():
 @pytest.mark.parametrize('beta_1', [0., 0.5])
 def test_adam_matches_keras_adam_and_drops_the_momentum_slot_at_beta_1_zero(
     beta_1):
-  from trainers.adam import Adam  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   start = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
   ours_vars = [tf.Variable(v) for v in start]
   keras_vars = [tf.Variable(v) for v in start]
-  ours = Adam(0.1, beta_1=beta_1, beta_2=0.9)
+  ours = trainers.adam.Adam(0.1, beta_1=beta_1, beta_2=0.9)
   reference = keras.optimizers.Adam(0.1, beta_1=beta_1, beta_2=0.9)
   for _ in range(5):
     grads = [rng.normal(size=v.shape) for v in start]
