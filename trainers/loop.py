@@ -176,7 +176,7 @@ class Trainer:
       grid = grid[..., None] if grid.ndim == 2 else grid
       tf.summary.image('samples', grid[None])
 
-  def _finish(self, losses, seconds):
+  def _finish(self, losses, seconds, step_seconds):
     spec = pipelines.InputSpec(self.data.dataset, self.data.data_dir, 'test')
     images, labels = next(iter(pipelines.make_dataset_fn(
         spec, 0, 500)(None).take(1)))
@@ -187,6 +187,12 @@ class Trainer:
     metrics = {'experiment': self.task.config.name,
                'step': int(self.step.numpy()),
                'train_seconds_this_process': round(seconds, 1),
+               # From the end of one step to the end of the next: the step
+               # plus all the loop adds (data, syncs, logs, checkpoints).
+               'step_s_median': (round(float(np.median(step_seconds)), 4)
+                                 if step_seconds else None),
+               'step_s_mean': (round(float(np.mean(step_seconds)), 4)
+                               if step_seconds else None),
                'weights_fingerprint': fingerprint,
                'final_losses': {k: float(v) for k, v in losses.items()},
                **self.task.evaluate(self.model, images, labels)}
@@ -212,17 +218,17 @@ class Trainer:
     self._build()
     self._restore_or_initialize(info_path)
     start_step = int(self.step.numpy())
-    dataset_fn = pipelines.make_dataset_fn(self.data, self.train.seed,
-                                           self.train.batch_size, start_step)
-    iterator = iter(self.strategy.distribute_datasets_from_function(
-        dataset_fn))
+    iterator = pipelines.distributed_iterator(
+        self.strategy, self.data, self.train.seed, self.train.batch_size,
+        start_step)
     writer = (tf.summary.create_file_writer(
         os.path.join(self.model_dir, 'train')) if self.is_chief
               else tf.summary.create_noop_writer())
     step_fns, losses = {}, {}
     total = self.train.train_steps
     began = time.time()
-    timed_from, timed_steps = None, 0
+    step_seconds = []  # every step of this process after its first (tracing)
+    last, timed = None, 0.
     for step in range(start_step, total):
       phase = self.task.phase(step)
       if phase not in step_fns:
@@ -236,12 +242,13 @@ class Trainer:
             f'the last good checkpoint {self.manager.latest_checkpoint} is kept')
       self.step.assign(step + 1)
       done = step + 1
-      if timed_from is None:
-        timed_from = time.time()  # the first step includes tracing
-      else:
-        timed_steps += 1
+      now = time.perf_counter()
+      if last is not None:
+        step_seconds.append(now - last)
+        timed += now - last
+      last = now
       if done % self.train.log_every == 0 or done == total:
-        rate = timed_steps / max(time.time() - timed_from, 1e-9)
+        rate = len(step_seconds) / max(timed, 1e-9)
         eta = (total - done) / rate if rate else float('nan')
         shown = ' '.join(f'{k} {v:.4g}' for k, v in losses.items())
         print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} steps/s, '
@@ -256,7 +263,7 @@ class Trainer:
         self._write_images(writer, done)
     self._write_images(writer, total, final=True)
     writer.flush()
-    metrics = self._finish(losses, time.time() - began)
+    metrics = self._finish(losses, time.time() - began, step_seconds)
     if not self.is_chief:
       shutil.rmtree(os.path.dirname(self._checkpoint_dir()), ignore_errors=True)
     return metrics

@@ -12,12 +12,13 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from official import allocator
 from official.data.mnist import DataError
 from official.data.mnist import load_mnist
 
 __all__ = ['DATASETS', 'DataError', 'InputSpec', 'celeba_preprocess',
-           'check_input_spec',
-           'load_arrays', 'make_dataset_fn']
+           'check_input_spec', 'distributed_iterator', 'load_arrays',
+           'make_dataset_fn']
 
 # name: (image shape, number of classes, kind)
 DATASETS = {
@@ -152,3 +153,16 @@ def make_dataset_fn(spec, seed, global_batch, start_step=0):
     return lambda ctx: _array_dataset(images, labels, seed, global_batch,
                                       start_step, ctx)
   return lambda ctx: _stream_dataset(spec, seed, global_batch, start_step, ctx)
+
+
+def distributed_iterator(strategy, spec, seed, global_batch, start_step=0):
+  """The iterator of `strategy`'s distributed dataset from step `start_step`.
+
+  Creating it makes TensorFlow freeze glibc's malloc thresholds, which are set
+  back here (`official/allocator.py`): the training loop's only such dataset
+  is made by this function.
+  """
+  iterator = iter(strategy.distribute_datasets_from_function(
+      make_dataset_fn(spec, seed, global_batch, start_step)))
+  allocator.restore_malloc_thresholds()
+  return iterator
