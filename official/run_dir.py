@@ -1,9 +1,14 @@
-"""Reading a training run's directory: its experiment and its model."""
+"""Reading a training run's directory: its experiment, model and checkpoints."""
 
 import json
 import os
+import re
+import sys
 
-__all__ = ['RunDirError', 'read_experiment_info', 'restore_model']
+__all__ = ['RunDirError', 'checkpoint_prefixes', 'read_experiment_info',
+           'restore_model', 'restore_newest', 'unreadable_error']
+
+_CHECKPOINT_FILE = re.compile(r'(ckpt-(\d+))\.(index|data-\d+-of-\d+)$')
 
 
 class RunDirError(ValueError):
@@ -24,21 +29,73 @@ def read_experiment_info(experiment, model_dir):
   return info
 
 
+def checkpoint_prefixes(directory):
+  """The checkpoints in `directory`, newest (highest step) first.
+
+  Found by their files rather than by the `checkpoint` state file, so that a
+  checkpoint whose index file is lost still shows up (and fails to restore).
+  """
+  if not os.path.isdir(directory):
+    return []
+  numbers = {int(m.group(2)): m.group(1) for m in map(
+      _CHECKPOINT_FILE.match, os.listdir(directory)) if m}
+  return [os.path.join(directory, numbers[n])
+          for n in sorted(numbers, reverse=True)]
+
+
+def _reason(error):
+  lines = str(error).strip().splitlines()
+  return f'{type(error).__name__}: {lines[0][:200] if lines else ""}'
+
+
+def restore_newest(checkpoint, directory, check):
+  """Restores the newest checkpoint in `directory` that can be read.
+
+  A checkpoint that cannot be read (a truncated data file, a missing index, the
+  variables of another model) is reported in one line and skipped; none is
+  ever deleted.
+
+  Args:
+    checkpoint: a `tf.train.Checkpoint`.
+    directory: the folder of the checkpoints.
+    check: called with the restore's load status; raises if it does not fit.
+
+  Returns:
+    (the restored prefix or None, [(skipped prefix, reason), ...]).
+  """
+  skipped = []
+  for prefix in checkpoint_prefixes(directory):
+    try:
+      check(checkpoint.restore(prefix))
+    except Exception as e:  # pylint: disable=broad-except
+      # A damaged file raises anything from OpError to IndexError.
+      skipped.append((prefix, _reason(e)))
+      print(f'warning: checkpoint {prefix} cannot be read ({_reason(e)}); '
+            f'trying an older one', file=sys.stderr, flush=True)
+      continue
+    return prefix, skipped
+  return None, skipped
+
+
+def unreadable_error(directory, skipped):
+  """The error for a folder of checkpoints of which none can be read."""
+  details = '; '.join(f'{os.path.basename(p)}: {r}' for p, r in skipped)
+  return (f'no checkpoint in {directory} can be read '
+          f'({details or "there is none"})')
+
+
 def restore_model(experiment, model_dir):
-  """Builds the run's model and restores its latest checkpoint."""
+  """Builds the run's model and restores its newest readable checkpoint."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import models  # pylint: disable=g-import-not-at-top
   info = read_experiment_info(experiment, model_dir)
-  latest = tf.train.latest_checkpoint(os.path.join(model_dir, 'checkpoints'))
-  if latest is None:
-    raise RunDirError(f'no checkpoint in {model_dir}/checkpoints')
   overrides = models.overrides_from_json(info['model'],
                                          info['model_overrides'])
   model = models.build_model(info['model'], **dict(overrides))
-  try:
-    tf.train.Checkpoint(model=model).restore(
-        latest).expect_partial().assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    raise RunDirError(f'checkpoint {latest} does not fit the model of '
-                      f'{experiment}: {str(e).splitlines()[0][:200]}') from e
+  directory = os.path.join(model_dir, 'checkpoints')
+  restored, skipped = restore_newest(
+      tf.train.Checkpoint(model=model), directory,
+      lambda status: status.expect_partial().assert_existing_objects_matched())
+  if restored is None:
+    raise RunDirError(unreadable_error(directory, skipped))
   return model

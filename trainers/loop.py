@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from official import models
+from official import run_dir
 from official.data import pipelines
 from official.visualize import image_grid
 from official.visualize import save_image_grid
@@ -38,6 +39,10 @@ def _is_chief(strategy):
   return resolver.task_type == 'chief' or (
       not has_chief and resolver.task_type == 'worker' and
       resolver.task_id == 0)
+
+
+def _step_of(prefix):
+  return int(prefix.rsplit('-', 1)[1])
 
 
 def _format_seconds(seconds):
@@ -78,8 +83,8 @@ class Trainer:
       raise TrainingError(f'model_dir is not writable: {self.model_dir} '
                           f'({e.strerror})') from e
     info_path = os.path.join(self.model_dir, 'experiment.json')
-    has_checkpoint = tf.train.latest_checkpoint(
-        os.path.join(self.model_dir, 'checkpoints')) is not None
+    has_checkpoint = bool(run_dir.checkpoint_prefixes(
+        os.path.join(self.model_dir, 'checkpoints')))
     if os.path.exists(info_path):
       with open(info_path) as f:
         info = json.load(f)
@@ -121,21 +126,46 @@ class Trainer:
     self.checkpoint = tf.train.Checkpoint(
         model=self.model, step=self.step, **self.optimizers,
         **self.task.checkpoint_objects())
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, self._checkpoint_dir(), max_to_keep=3)
+
+  def _set_aside(self, directory, restored, skipped):
+    """Moves the unreadable checkpoints newer than `restored` into
+    `unreadable/` (a new save of the same step would overwrite them) and
+    makes `restored` the latest in the state file."""
+    aside = os.path.join(directory, 'unreadable')
+    newer = [prefix for prefix, _ in skipped
+             if _step_of(prefix) > _step_of(restored)]
+    if self.is_chief and newer:
+      os.makedirs(aside, exist_ok=True)
+      for prefix in newer:
+        for name in os.listdir(directory):
+          if name.startswith(os.path.basename(prefix) + '.'):
+            os.replace(os.path.join(directory, name),
+                       os.path.join(aside, name))
+        print(f'moved the unreadable checkpoint {prefix} to {aside}/',
+              flush=True)
+    kept = [p for p in reversed(run_dir.checkpoint_prefixes(directory))
+            if p not in newer]
+    tf.compat.v1.train.update_checkpoint_state(
+        directory, os.path.basename(restored),
+        [os.path.basename(p) for p in kept])
 
   def _restore_or_initialize(self, info_path):
-    latest = self.manager.latest_checkpoint
-    if latest:
-      try:
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-      except (AssertionError, ValueError, tf.errors.OpError) as e:
-        raise TrainingError(
-            f'checkpoint {latest} does not match experiment '
-            f'{self.task.config.name!r} ({str(e).splitlines()[0][:200]})'
-        ) from e
-      print(f'resumed from {latest} at step {int(self.step.numpy())}', flush=True)
+    directory = self._checkpoint_dir()
+    if run_dir.checkpoint_prefixes(directory):
+      restored, skipped = run_dir.restore_newest(
+          self.checkpoint, directory,
+          lambda status: status.assert_existing_objects_matched())
+      if restored is None:
+        raise TrainingError(run_dir.unreadable_error(directory, skipped))
+      if skipped:
+        self._set_aside(directory, restored, skipped)
+      self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                                max_to_keep=3)
+      print(f'resumed from {restored} at step {int(self.step.numpy())}',
+            flush=True)
       return
+    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                              max_to_keep=3)
     init_batches = getattr(self.task.loss, 'init_batches', 0)
     if init_batches:
       dataset = pipelines.make_dataset_fn(
@@ -233,7 +263,15 @@ class Trainer:
       phase = self.task.phase(step)
       if phase not in step_fns:
         step_fns[phase] = self._step_function(phase)
-      values = step_fns[phase](iterator, tf.constant(step, tf.int64))
+      try:
+        values = step_fns[phase](iterator, tf.constant(step, tf.int64))
+      except tf.errors.OpError as e:
+        problem = pipelines.data_error_in(e)
+        if problem is None:
+          raise
+        raise pipelines.DataError(
+            f'{problem} (at step {step}; the last checkpoint '
+            f'{self.manager.latest_checkpoint} is kept)') from e
       losses = {k: float(v) for k, v in values.items()}
       bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
       if bad:

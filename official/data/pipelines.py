@@ -8,23 +8,26 @@ at the batch where it stopped. Replica `k` of a step gets rows
 
 import dataclasses
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
 from official import allocator
+from official.data import celeba_release
 from official.data.mnist import DataError
 from official.data.mnist import load_mnist
 
 __all__ = ['DATASETS', 'DataError', 'InputSpec', 'celeba_preprocess',
-           'check_input_spec', 'distributed_iterator', 'load_arrays',
-           'make_dataset_fn']
+           'check_input_spec', 'data_error_in', 'distributed_iterator',
+           'load_arrays', 'make_dataset_fn']
 
 # name: (image shape, number of classes, kind)
 DATASETS = {
     'mnist_bundled': ((28, 28, 1), 10, 'arrays'),
     'mnist': ((28, 28, 1), 10, 'arrays'),
     'celeb_a': ((64, 64, 3), 0, 'stream'),
+    'celeb_a_files': ((64, 64, 3), 0, 'files'),
 }
 
 # WAE's close crop of the 178x218 CelebA images: the central 140x140.
@@ -44,6 +47,9 @@ def check_input_spec(spec):
                     f'{", ".join(sorted(DATASETS))}')
   if spec.data_dir and not os.path.isdir(spec.data_dir):
     raise DataError(f'data_dir does not exist: {spec.data_dir}')
+  if DATASETS[spec.dataset][2] == 'files' and not spec.data_dir:
+    raise DataError(f'--dataset={spec.dataset} reads the CelebA release '
+                    f'files: give their folder as --data_dir')
 
 
 def load_arrays(spec):
@@ -72,8 +78,8 @@ def load_arrays(spec):
 def celeba_preprocess(image):
   """WAE close crop (central 140x140) resized to 64x64 with antialiasing;
   uint8 HWC in, float32 in [0, 1] out."""
-  height, width = image.shape[0], image.shape[1]
-  top, left = (height - _CELEBA_CROP) // 2, (width - _CELEBA_CROP) // 2
+  shape = tf.shape(image)
+  top, left = (shape[0] - _CELEBA_CROP) // 2, (shape[1] - _CELEBA_CROP) // 2
   crop = image[top:top + _CELEBA_CROP, left:left + _CELEBA_CROP, :]
   crop = tf.cast(crop, tf.float32) / 255.
   return tf.clip_by_value(
@@ -98,15 +104,13 @@ def _replica_rows(input_context, global_batch):
   return per_pipeline, pipeline_id * per_pipeline, global_batch // replicas
 
 
-def _array_dataset(images, labels, seed, global_batch, start_step,
-                   input_context):
+def _batch_indices(count, seed, global_batch, start_step, input_context):
+  """A dataset of this pipeline's local batches as indices into `count`
+  examples: one shuffle per epoch, a function of (seed, step) alone."""
   per_pipeline, first_replica, local = _replica_rows(input_context,
                                                      global_batch)
-  count = len(images)
-  images = tf.constant(images)
-  labels = tf.constant(labels)
 
-  def rows(t):
+  def indices(t):
     # Batch t of this pipeline: step t // per_pipeline, replica t % ...
     step = start_step + t // per_pipeline
     replica = first_replica + t % per_pipeline
@@ -117,12 +121,37 @@ def _array_dataset(images, labels, seed, global_batch, start_step,
     permuted = [tf.random.experimental.index_shuffle(
         index, seed=tf.stack([tf.cast(seed, tf.int64), e]),
         max_index=count - 1) for e in (epoch[0], epoch[0] + 1)]
-    shuffled = tf.where(epoch == epoch[0], permuted[0], permuted[1])
-    return (tf.cast(tf.gather(images, shuffled), tf.float32) / 255.,
-            tf.gather(labels, shuffled))
+    return tf.where(epoch == epoch[0], permuted[0], permuted[1])
 
-  return tf.data.Dataset.range(2**62).map(
-      rows, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+  return tf.data.Dataset.range(2**62).map(indices), local
+
+
+def _array_dataset(images, labels, seed, global_batch, start_step,
+                   input_context):
+  batches, _ = _batch_indices(len(images), seed, global_batch, start_step,
+                              input_context)
+  images = tf.constant(images)
+  labels = tf.constant(labels)
+  return batches.map(
+      lambda i: (tf.cast(tf.gather(images, i), tf.float32) / 255.,
+                 tf.gather(labels, i)),
+      num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+def _release_dataset(release, names, seed, global_batch, start_step,
+                     input_context):
+  batches, local = _batch_indices(len(names), seed, global_batch, start_step,
+                                  input_context)
+  names = tf.constant(names)
+
+  def load(index):
+    data = tf.numpy_function(release.read, [tf.gather(names, index)],
+                             tf.string, stateful=False)
+    image = tf.io.decode_jpeg(data, channels=3)
+    return celeba_preprocess(image), tf.zeros([], tf.int32)
+
+  return batches.unbatch().map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(
+      local, drop_remainder=True).prefetch(2)
 
 
 def _stream_dataset(spec, seed, global_batch, start_step, input_context):
@@ -130,10 +159,13 @@ def _stream_dataset(spec, seed, global_batch, start_step, input_context):
   local = _replica_rows(input_context, global_batch)[2]
   try:
     data = tfds.load(spec.dataset, split=spec.split, data_dir=spec.data_dir,
-                     shuffle_files=False, download=spec.data_dir is None)
+                     shuffle_files=False)
   except Exception as e:  # TFDS raises many kinds; report one line.
-    raise DataError(f'could not load TFDS {spec.dataset} ({type(e).__name__}: '
-                    f'{str(e).splitlines()[0]})') from e
+    raise DataError(
+        f'could not load TFDS {spec.dataset} ({type(e).__name__}: '
+        f'{str(e).splitlines()[0][:200]}); TFDS downloads CelebA from Google '
+        f'Drive, which often fails: with the official release files use '
+        f'--dataset=celeb_a_files --data_dir=FOLDER') from e
   pipelines, pipeline_id = _pipeline(input_context)
   data = data.map(lambda ex: (celeba_preprocess(ex['image']), tf.zeros(
       [], tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
@@ -148,10 +180,16 @@ def make_dataset_fn(spec, seed, global_batch, start_step=0):
   """A `fn(input_context) -> tf.data.Dataset` of (images in [0, 1], labels)
   for `strategy.distribute_datasets_from_function`."""
   check_input_spec(spec)
-  if DATASETS[spec.dataset][2] == 'arrays':
+  kind = DATASETS[spec.dataset][2]
+  if kind == 'arrays':
     images, labels = load_arrays(spec)
     return lambda ctx: _array_dataset(images, labels, seed, global_batch,
                                       start_step, ctx)
+  if kind == 'files':
+    release = celeba_release.Release(spec.data_dir)
+    names = release.names(spec.split)
+    return lambda ctx: _release_dataset(release, names, seed, global_batch,
+                                        start_step, ctx)
   return lambda ctx: _stream_dataset(spec, seed, global_batch, start_step, ctx)
 
 
@@ -166,3 +204,17 @@ def distributed_iterator(strategy, spec, seed, global_batch, start_step=0):
       make_dataset_fn(spec, seed, global_batch, start_step)))
   allocator.restore_malloc_thresholds()
   return iterator
+
+
+def data_error_in(error):
+  """The `DataError` behind a `tf.errors.OpError` raised while a pipeline
+  made its next batch (a `DataError` of a pipeline function, or any failure
+  of the iterator such as a JPEG that does not decode); None otherwise."""
+  message = error.message or ''
+  raised = re.search(r'DataError: (.*)', message)
+  if raised:
+    return DataError(raised.group(1))
+  if 'IteratorGetNext' in message:
+    first = re.sub(r'\{\{[^}]*\}\}\s*', '', message).strip().splitlines()
+    return DataError(f'the input pipeline failed: {first[0] if first else ""}')
+  return None
