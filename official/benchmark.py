@@ -9,6 +9,13 @@ on random images: S steps are timed after a warm-up step. Reported per
 configuration: `step_s_median`, `images_per_s`, `peak_rss_mib` (the process's
 peak after its first step), encode and decode throughput, and the float32
 round-trip error.
+
+`--end_to_end` times the command users run instead: `official.train` for
+1 + S steps on real data (the bundled MNIST; for CelebA a synthetic release of
+178x218 JPEGs read by `--dataset=celeb_a_files`), beside the isolated step of
+the same (default) configuration. The trainer's `step_s_median` runs from the
+end of one step to the end of the next: the step plus everything the loop
+adds (input pipeline, host syncs, logs).
 """
 
 import json
@@ -16,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 from absl import app
 from absl import flags
@@ -31,23 +39,36 @@ flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
 flags.DEFINE_integer('steps', 5, 'Timed steps after the warm-up step.')
 flags.DEFINE_string('output', None, 'Write the results as JSON here.')
 flags.DEFINE_list('xla', ['false', 'true'], 'XLA settings to run.')
+flags.DEFINE_bool('end_to_end', False, 'Time official.train on real data '
+                  'beside the isolated step (default configuration only).')
+flags.DEFINE_integer('release_images', 1000, 'End to end on CelebA: images '
+                     'in the synthetic release.')
+flags.DEFINE_multi_string('model_override', [], 'KEY=VALUE for the model '
+                          'config, passed to every run.')
 FLAGS = flags.FLAGS
+
+_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+
+
+def _failure(done):
+  lines = done.stderr.strip().splitlines()
+  return lines[-1][:300] if lines else f'exit status {done.returncode}'
 
 
 def _run(jit, saving):
   command = [sys.executable, '-m', 'official.benchmarks.one_step',
              f'--experiment={FLAGS.experiment}',
              f'--batch_size={FLAGS.batch_size}', f'--steps={FLAGS.steps}',
-             f'--jit_compile={jit}']
+             f'--jit_compile={jit}'] + [
+                 f'--override={o}' for o in FLAGS.model_override]
   if FLAGS.phase in ('reconstruction', 'adversarial'):
     command.append(f'--phase={FLAGS.phase}')
   if saving is not None:
     command.append(f'--override=memory_saving={saving}')
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  done = subprocess.run(command, capture_output=True, text=True, env=env)
+  done = subprocess.run(command, capture_output=True, text=True, env=_ENV)
   if done.returncode:
     return {'jit_compile': jit, 'memory_saving': saving,
-            'error': done.stderr.strip().splitlines()[-1][:300]}
+            'error': _failure(done)}
   result = json.loads(done.stdout.strip().splitlines()[-1])
   median = statistics.median(result['step_s'])
   result.update(memory_saving=saving, step_s_median=round(median, 4),
@@ -55,11 +76,48 @@ def _run(jit, saving):
   return result
 
 
-def main(argv):
-  del argv
-  if _PHASES[FLAGS.phase] != FLAGS.experiment:
-    raise app.UsageError(f'--phase={FLAGS.phase} belongs to '
-                         f'{_PHASES[FLAGS.phase]}, not {FLAGS.experiment}')
+def _run_trainer(work_dir):
+  """`official.train` for 1 + steps steps; its metrics.json timings."""
+  steps = FLAGS.steps + 1
+  command = [sys.executable, '-m', 'official.train',
+             f'--experiment={FLAGS.experiment}',
+             f'--model_dir={os.path.join(work_dir, "run")}',
+             f'--batch_size={FLAGS.batch_size}', f'--train_steps={steps}',
+             f'--log_every={steps}', f'--checkpoint_every={steps}',
+             f'--image_every={steps}'] + [
+                 f'--model_override={o}' for o in FLAGS.model_override]
+  if FLAGS.phase == 'adversarial':
+    command += ['--reconstruction_steps=1', f'--adversarial_steps={steps - 1}']
+  if FLAGS.experiment == 'revnet_aae_celeba64':
+    from official.benchmarks import synthetic_release  # pylint: disable=g-import-not-at-top
+    release = os.path.join(work_dir, 'release')
+    synthetic_release.write_release(release, FLAGS.release_images,
+                                    archive=True)
+    command += ['--dataset=celeb_a_files', f'--data_dir={release}']
+  done = subprocess.run(command, capture_output=True, text=True, env=_ENV)
+  if done.returncode:
+    return {'error': _failure(done)}
+  with open(os.path.join(work_dir, 'run', 'metrics.json')) as f:
+    metrics = json.load(f)
+  return {key: metrics[key] for key in (
+      'step', 'step_s_median', 'step_s_mean', 'train_seconds_this_process')}
+
+
+def _end_to_end():
+  step = _run(False, None)  # the model config's default memory saving
+  with tempfile.TemporaryDirectory() as work_dir:
+    trainer = _run_trainer(work_dir)
+  result = {'experiment': FLAGS.experiment, 'phase': FLAGS.phase,
+            'batch_size': FLAGS.batch_size, 'timed_steps': FLAGS.steps,
+            'step': step, 'trainer': trainer}
+  if 'step_s_median' in step and trainer.get('step_s_median'):
+    result['trainer_over_step'] = round(
+        trainer['step_s_median'] / step['step_s_median'], 3)
+  return result
+
+
+def _configurations():
+  """The isolated step with XLA on and off, memory saving on and off."""
   import trainers  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
   task = trainers.build_task(experiments.get_experiment(FLAGS.experiment))
@@ -74,6 +132,15 @@ def main(argv):
                                    'so XLA cannot compile it'})
       else:
         results.append(_run(jit, saving))
+  return results
+
+
+def main(argv):
+  del argv
+  if _PHASES[FLAGS.phase] != FLAGS.experiment:
+    raise app.UsageError(f'--phase={FLAGS.phase} belongs to '
+                         f'{_PHASES[FLAGS.phase]}, not {FLAGS.experiment}')
+  results = [_end_to_end()] if FLAGS.end_to_end else _configurations()
   for r in results:
     print(json.dumps(r), flush=True)
   if FLAGS.output:

@@ -39,3 +39,21 @@ def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
       capture_output=True, text=True)
   assert bad.returncode == 1
   assert '--phase=ot belongs to revnet_ot_mnist, not pie_mnist' in bad.stderr
+
+
+def test_end_to_end_times_the_trainer_on_a_release_beside_the_step(tmp_path):
+  output = tmp_path / 'e2e.json'
+  subprocess.run(
+      [sys.executable, '-m', 'official.benchmark',
+       '--experiment=revnet_aae_celeba64', '--phase=reconstruction',
+       '--batch_size=4', '--steps=2', '--end_to_end', '--release_images=20',
+       '--model_override=stages=((4,1,3),(4,1,3),(4,1,3),(4,1,3),(4,1,3),'
+       '(4,1,1))', '--model_override=num_prior_dims=8', f'--output={output}'],
+      cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'), check=True,
+      capture_output=True)
+  [result] = json.loads(output.read_text())
+  assert result['trainer']['step'] == 3  # a first step, then 2 timed ones
+  assert result['step']['batch_size'] == 4 and len(result['step']['step_s']) == 2
+  assert 'stages' in result['step']['overrides']
+  assert result['trainer_over_step'] == round(
+      result['trainer']['step_s_median'] / result['step']['step_s_median'], 3)
