@@ -44,7 +44,7 @@ def train_tiny_run(name, model_dir, steps=1, batch_size=20):
   from official import experiments
   from official.data import pipelines
   base = experiments.get_experiment(name)
-  loss = {'init_batches': 1} if name == 'revnet_ot_mnist' else {}
+  loss = {'init_examples': batch_size} if name == 'revnet_ot_mnist' else {}
   config = dataclasses.replace(
       base, model_overrides=tiny_overrides(name),
       loss=dataclasses.replace(base.loss, **loss),

@@ -34,6 +34,7 @@ def test_latent_usage_counts_dims_above_threshold():
   usage = metrics.latent_usage(stds, 0.1)
   assert usage['used_dims_per_class'] == [2, 1]
   assert usage['used_dims_any_class'] == 2
+  assert usage['used_dims_shared'] == 1  # dimension 2, used by both
 
 
 @pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])

@@ -54,7 +54,7 @@ def _train(config, replicas, model_dir, dataset='mnist_bundled'):
 
 
 @pytest.mark.parametrize('name, overrides, loss', [
-    ('revnet_ot_mnist', TINY_REVNET, {'init_batches': 1}),
+    ('revnet_ot_mnist', TINY_REVNET, {'init_examples': 40}),
     ('pie_mnist', TINY_PIE, {}),
 ])
 def test_two_replicas_equal_one_on_the_same_global_batch(name, overrides, loss,
@@ -76,7 +76,7 @@ def test_foreign_run_in_model_dir_is_refused_and_left_intact(tmp_path):
   _train(_config('pie_mnist', 8, 1, TINY_PIE), 1, tmp_path)
   files = {name: (tmp_path / 'checkpoints' / name).read_bytes()
            for name in os.listdir(tmp_path / 'checkpoints')}
-  config = _config('revnet_ot_mnist', 20, 1, TINY_REVNET, init_batches=1)
+  config = _config('revnet_ot_mnist', 20, 1, TINY_REVNET, init_examples=20)
   with pytest.raises(trainers.TrainingError,
                      match="holds a run of experiment 'pie_mnist', not "
                      "'revnet_ot_mnist'"):

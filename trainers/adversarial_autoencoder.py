@@ -35,10 +35,13 @@ class AdversarialAutoencoderTask(Task):
   def checkpoint_objects(self):
     return {'critic': self.critic}
 
-  def initialize(self, model, batches):
+  initializes = True
+
+  def initialize(self, model, dataset):
     """Prior dims: the largest-std outputs of the untrained net."""
     model.set_prior_dims_from_codes(np.concatenate(
-        [model.encode_full(images) for images, _ in batches]))
+        [model.encode_full(images)
+         for images, _ in dataset.take(self.loss.init_batches)]))
 
   def phase(self, step):
     return ('reconstruction' if step < self.loss.reconstruction_steps

@@ -166,11 +166,9 @@ class Trainer:
       return
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=3)
-    init_batches = getattr(self.task.loss, 'init_batches', 0)
-    if init_batches:
-      dataset = pipelines.make_dataset_fn(
-          self.data, self.train.seed + 1, self.train.batch_size)(None)
-      self.task.initialize(self.model, dataset.take(init_batches))
+    if self.task.initializes:
+      self.task.initialize(self.model, pipelines.make_dataset_fn(
+          self.data, self.train.seed + 1, self.train.batch_size)(None))
     self._write_experiment_info(info_path)
     self.manager.save(checkpoint_number=0)
 
@@ -250,7 +248,7 @@ class Trainer:
     start_step = int(self.step.numpy())
     iterator = pipelines.distributed_iterator(
         self.strategy, self.data, self.train.seed, self.train.batch_size,
-        start_step)
+        start_step, balanced=self.task.balanced_batches)
     writer = (tf.summary.create_file_writer(
         os.path.join(self.model_dir, 'train')) if self.is_chief
               else tf.summary.create_noop_writer())
@@ -295,6 +293,7 @@ class Trainer:
         with writer.as_default(step=done):
           for k, v in losses.items():
             tf.summary.scalar(f'{phase}/{k}', v)
+          self.task.write_summaries(self.model)
       if done % self.train.checkpoint_every == 0 or done == total:
         self.manager.save(checkpoint_number=done)
       if done % self.train.image_every == 0:

@@ -9,30 +9,39 @@ from official.evaluation import metrics
 from trainers.task import Task
 
 
+# The authors' notebook (notebooks/mnist/OptimalTransport.ipynb, cell 9)
+# takes the Euclidean cost as sqrt(max(d^2, 1e-6)).
+_MIN_SQUARED_DISTANCE = 1e-6
+
+
 def transport_plan(codes, samples, labels):
   """Per-class exact OT plans between `codes` and `samples` (numpy).
 
   Row i of the result couples code i with the samples of its own class:
   for each class c with n_c codes, `ot.emd` on the Euclidean costs with
-  uniform weights 1/n_c, so each class's plan sums to 1; the plan is then
-  divided by the number of classes present, making sum(P * C) the mean over
-  classes of their transport costs.
+  uniform weights 1/n_c, so each class's plan sums to 1. As in the authors'
+  notebook (cell 9), entries not above 1 / n_c^2 are set to 0: the LP solver
+  leaves tiny spurious ones. The plan is then divided by the number of
+  classes present, making sum(P * C) the mean over classes of their
+  transport costs.
   """
   plan = np.zeros((len(codes), len(samples)), np.float64)
   classes = np.unique(labels)
   for c in classes:
     rows = np.flatnonzero(labels == c)
-    cost = ot.dist(codes[rows].astype(np.float64),
-                   samples[rows].astype(np.float64), metric='euclidean')
+    cost = np.sqrt(np.maximum(ot.dist(
+        codes[rows].astype(np.float64), samples[rows].astype(np.float64),
+        metric='sqeuclidean'), _MIN_SQUARED_DISTANCE))
     weights = np.full(len(rows), 1. / len(rows))
-    plan[np.ix_(rows, rows)] = ot.emd(weights, weights, cost)
+    block = ot.emd(weights, weights, cost)
+    plan[np.ix_(rows, rows)] = block * (block > 1. / cost.size)
   return (plan / len(classes)).astype(codes.dtype)
 
 
 def _euclidean(a, b):
   squared = (tf.reduce_sum(a * a, -1)[:, None] - 2. * tf.matmul(
       a, b, transpose_b=True) + tf.reduce_sum(b * b, -1)[None, :])
-  return tf.sqrt(tf.maximum(squared, 1e-12))
+  return tf.sqrt(tf.maximum(squared, _MIN_SQUARED_DISTANCE))
 
 
 class OptimalTransportTask(Task):
@@ -51,11 +60,23 @@ class OptimalTransportTask(Task):
   # The plans come from POT through tf.numpy_function, which XLA cannot
   # compile.
   supports_jit = False
+  initializes = True
 
-  def initialize(self, model, batches):
-    """Class Gaussians from the untrained net's codes (paper, Sec. 3.2)."""
-    codes, labels = zip(*[(model.encode_full(images), labels)
-                          for images, labels in batches])
+  @property
+  def balanced_batches(self):
+    return self.loss.balanced_batches
+
+  def initialize(self, model, dataset):
+    """Class Gaussians from the untrained net's codes of `init_examples`
+    training digits (paper, Sec. 3.2; the notebook's cell 6 uses 10,000)."""
+    codes, labels, count = [], [], 0
+    for images, batch_labels in dataset:
+      take = min(len(images), self.loss.init_examples - count)
+      codes.append(model.encode_full(images[:take]))
+      labels.append(batch_labels[:take])
+      count += take
+      if count == self.loss.init_examples:
+        break
     model.set_class_gaussians_from_codes(np.concatenate(codes),
                                          np.concatenate(labels))
 
@@ -91,6 +112,18 @@ class OptimalTransportTask(Task):
 
   def after_step(self, model):
     model.class_stds.assign(tf.maximum(model.class_stds, 0.))
+
+  def write_summaries(self, model):
+    """The latent space as it shrinks: per class, the dimensions in use
+    (std above the threshold) and the histogram of its stds."""
+    stds = model.class_stds.numpy()
+    usage = metrics.latent_usage(stds, self.loss.used_dim_threshold)
+    for c, used in enumerate(usage['used_dims_per_class']):
+      tf.summary.scalar(f'used_dims/class_{c}', used)
+      tf.summary.histogram(f'class_stds/class_{c}', stds[c])
+    tf.summary.scalar('used_dims/any_class', usage['used_dims_any_class'])
+    tf.summary.scalar('used_dims/shared_by_classes',
+                      usage['used_dims_shared'])
 
   def evaluate(self, model, images, labels):
     return {**super().evaluate(model, images, labels),

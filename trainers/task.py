@@ -19,6 +19,10 @@ class Task:
 
   # Whether the train step can be compiled with XLA (`--jit_compile`).
   supports_jit = True
+  # Whether a new run calls `initialize` before its first step.
+  initializes = False
+  # Whether every batch holds equally many examples of each class.
+  balanced_batches = False
 
   def __init__(self, config):
     self.config = config
@@ -41,10 +45,11 @@ class Task:
     return {'optimizer': self._adam(self.train.learning_rate,
                                     model.trainable_variables)}
 
-  def initialize(self, model, batches):
-    """Data-dependent initialization of a new run (not of a resumed one)
-    from an iterable of (images, labels) global batches."""
-    del model, batches
+  def initialize(self, model, dataset):
+    """Data-dependent initialization of a new run (not of a resumed one),
+    from as many (images, labels) global batches of `dataset` (endless,
+    shuffled) as it needs."""
+    del model, dataset
 
   def checkpoint_objects(self):
     """Trackables besides the model and optimizers to checkpoint."""
@@ -96,6 +101,11 @@ class Task:
 
   def after_step(self, model):
     """Runs in cross-replica context after every step (projections)."""
+    del model
+
+  def write_summaries(self, model):
+    """TensorBoard summaries of the model's state, at every progress line
+    (inside the loop's writer and step)."""
     del model
 
   # -- pictures and metrics ------------------------------------------------

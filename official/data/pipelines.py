@@ -104,32 +104,65 @@ def _replica_rows(input_context, global_batch):
   return per_pipeline, pipeline_id * per_pipeline, global_batch // replicas
 
 
-def _batch_indices(count, seed, global_batch, start_step, input_context):
-  """A dataset of this pipeline's local batches as indices into `count`
-  examples: one shuffle per epoch, a function of (seed, step) alone."""
+def _shuffled(positions, count, seed):
+  """Entries `positions` of the concatenated per-epoch permutations of
+  range(count); `seed(epoch)` seeds each epoch's permutation."""
+  epoch, index = positions // count, positions % count
+  # A batch spans at most two epochs.
+  permuted = [tf.random.experimental.index_shuffle(
+      index, seed=seed(e), max_index=count - 1)
+              for e in (epoch[0], epoch[0] + 1)]
+  return tf.where(epoch == epoch[0], permuted[0], permuted[1])
+
+
+def _uniform_order(count, seed, global_batch):
+  """Step -> the global batch's indices: one shuffle of all examples per
+  epoch."""
+  seed = tf.cast(seed, tf.int64)
+  return lambda step: _shuffled(
+      step * global_batch + tf.range(global_batch, dtype=tf.int64), count,
+      lambda epoch: tf.stack([seed, epoch]))
+
+
+def _balanced_order(labels, seed, global_batch):
+  """Step -> the global batch's indices: `global_batch / classes` examples
+  of each class in turn, each class shuffled per epoch of its own."""
+  classes = int(labels.max()) + 1
+  if global_batch % classes:
+    raise ValueError(f'batch_size {global_batch} is not a multiple of the '
+                     f'{classes} classes, as class-balanced batches need')
+  per_class = global_batch // classes
+  members = [np.flatnonzero(labels == c) for c in range(classes)]
+  seed = tf.cast(seed, tf.int64)
+
+  def step_indices(step):
+    positions = step * per_class + tf.range(per_class, dtype=tf.int64)
+    return tf.concat([tf.gather(rows, _shuffled(
+        positions, len(rows),
+        lambda epoch, c=c: tf.stack([seed, epoch * classes + c])))
+                      for c, rows in enumerate(members)], 0)
+
+  return step_indices
+
+
+def _batch_indices(step_indices, global_batch, start_step, input_context):
+  """A dataset of this pipeline's local batches: its replicas' rows of
+  `step_indices(step)`, from `start_step` on."""
   per_pipeline, first_replica, local = _replica_rows(input_context,
                                                      global_batch)
 
   def indices(t):
     # Batch t of this pipeline: step t // per_pipeline, replica t % ...
     step = start_step + t // per_pipeline
-    replica = first_replica + t % per_pipeline
-    positions = step * global_batch + replica * local + tf.range(
-        local, dtype=tf.int64)
-    epoch, index = positions // count, positions % count
-    # A batch spans at most two epochs; each epoch has its own permutation.
-    permuted = [tf.random.experimental.index_shuffle(
-        index, seed=tf.stack([tf.cast(seed, tf.int64), e]),
-        max_index=count - 1) for e in (epoch[0], epoch[0] + 1)]
-    return tf.where(epoch == epoch[0], permuted[0], permuted[1])
+    start = (first_replica + t % per_pipeline) * local
+    return step_indices(step)[start:start + local]
 
   return tf.data.Dataset.range(2**62).map(indices), local
 
 
-def _array_dataset(images, labels, seed, global_batch, start_step,
+def _array_dataset(images, labels, order, global_batch, start_step,
                    input_context):
-  batches, _ = _batch_indices(len(images), seed, global_batch, start_step,
-                              input_context)
+  batches, _ = _batch_indices(order, global_batch, start_step, input_context)
   images = tf.constant(images)
   labels = tf.constant(labels)
   return batches.map(
@@ -140,8 +173,9 @@ def _array_dataset(images, labels, seed, global_batch, start_step,
 
 def _release_dataset(release, names, seed, global_batch, start_step,
                      input_context):
-  batches, local = _batch_indices(len(names), seed, global_batch, start_step,
-                                  input_context)
+  batches, local = _batch_indices(
+      _uniform_order(len(names), seed, global_batch), global_batch,
+      start_step, input_context)
   names = tf.constant(names)
 
   def load(index):
@@ -176,14 +210,23 @@ def _stream_dataset(spec, seed, global_batch, start_step, input_context):
   return data.unbatch().batch(local, drop_remainder=True).prefetch(2)
 
 
-def make_dataset_fn(spec, seed, global_batch, start_step=0):
+def make_dataset_fn(spec, seed, global_batch, start_step=0, balanced=False):
   """A `fn(input_context) -> tf.data.Dataset` of (images in [0, 1], labels)
-  for `strategy.distribute_datasets_from_function`."""
+  for `strategy.distribute_datasets_from_function`.
+
+  `balanced`: every global batch holds equally many examples of each class
+  (labelled datasets only).
+  """
   check_input_spec(spec)
   kind = DATASETS[spec.dataset][2]
+  if balanced and not DATASETS[spec.dataset][1]:
+    raise ValueError(f'class-balanced batches need class labels, which '
+                     f'{spec.dataset} does not have')
   if kind == 'arrays':
     images, labels = load_arrays(spec)
-    return lambda ctx: _array_dataset(images, labels, seed, global_batch,
+    order = (_balanced_order(labels, seed, global_batch) if balanced
+             else _uniform_order(len(images), seed, global_batch))
+    return lambda ctx: _array_dataset(images, labels, order, global_batch,
                                       start_step, ctx)
   if kind == 'files':
     release = celeba_release.Release(spec.data_dir)
@@ -193,7 +236,8 @@ def make_dataset_fn(spec, seed, global_batch, start_step=0):
   return lambda ctx: _stream_dataset(spec, seed, global_batch, start_step, ctx)
 
 
-def distributed_iterator(strategy, spec, seed, global_batch, start_step=0):
+def distributed_iterator(strategy, spec, seed, global_batch, start_step=0,
+                         balanced=False):
   """The iterator of `strategy`'s distributed dataset from step `start_step`.
 
   Creating it makes TensorFlow freeze glibc's malloc thresholds, which are set
@@ -201,7 +245,7 @@ def distributed_iterator(strategy, spec, seed, global_batch, start_step=0):
   is made by this function.
   """
   iterator = iter(strategy.distribute_datasets_from_function(
-      make_dataset_fn(spec, seed, global_batch, start_step)))
+      make_dataset_fn(spec, seed, global_batch, start_step, balanced)))
   allocator.restore_malloc_thresholds()
   return iterator
 

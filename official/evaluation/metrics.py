@@ -56,8 +56,9 @@ def reconstruction_error(model, images, batch_size=500):
 
 def latent_usage(stds, threshold):
   """Dimensions whose std exceeds `threshold`, from per-class stds (C, D):
-  counts per class and over all classes."""
+  counts per class, used by any class, and used by more than one class."""
   used = np.asarray(stds) > threshold
   return {'used_dims_threshold': threshold,
           'used_dims_per_class': used.sum(axis=1).tolist(),
-          'used_dims_any_class': int(used.any(axis=0).sum())}
+          'used_dims_any_class': int(used.any(axis=0).sum()),
+          'used_dims_shared': int((used.sum(axis=0) > 1).sum())}

@@ -1,0 +1,107 @@
+"""The OT recipe of the authors' notebook: balanced batches, plan threshold,
+cost clamp, initialization from 10,000 digits, and its TensorBoard view."""
+
+import dataclasses
+import glob
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trainers
+from official import experiments
+from official.data import pipelines
+from tests.conftest import tiny_overrides
+from tests.conftest import train_tiny_run
+from trainers import optimal_transport
+
+
+def _labels(dataset_fn, context=None, count=1):
+  return [labels.numpy() for _, labels in dataset_fn(context).take(count)]
+
+
+def test_balanced_batches_hold_each_class_equally_resume_and_split():
+  spec = pipelines.InputSpec('mnist_bundled')
+  fn = pipelines.make_dataset_fn(spec, 3, 50, balanced=True)
+  batches = _labels(fn, count=4)
+  for labels in batches:
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(10), 5))
+  images = [i.numpy() for i, _ in fn(None).take(4)]
+  resumed = pipelines.make_dataset_fn(spec, 3, 50, start_step=3, balanced=True)
+  np.testing.assert_array_equal(next(iter(resumed(None)))[0], images[3])
+  halves = [i.numpy() for i, _ in fn(tf.distribute.InputContext(
+      num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=2)
+                                     ).take(2)]
+  np.testing.assert_array_equal(np.concatenate(halves), images[0])
+  with pytest.raises(ValueError, match='batch_size 64 is not a multiple of '
+                     'the 10 classes'):
+    pipelines.make_dataset_fn(spec, 0, 64, balanced=True)
+  with pytest.raises(ValueError, match='need class labels, which '
+                     'celeb_a_files does not have'):
+    pipelines.make_dataset_fn(pipelines.InputSpec('celeb_a_files', '/tmp'),
+                              0, 10, balanced=True)
+
+
+def test_each_class_is_shuffled_once_per_epoch_of_its_own():
+  labels = np.array([0] * 7 + [1] * 3)
+  order = pipelines._balanced_order(labels, seed=5, global_batch=4)  # pylint: disable=protected-access
+  steps = np.stack([order(tf.constant(s, tf.int64)).numpy()
+                    for s in range(7)])  # 14 draws per class
+  zeros, ones = steps[:, :2].ravel(), steps[:, 2:].ravel()
+  assert sorted(zeros[:7]) == sorted(zeros[7:]) == list(range(7))
+  assert sorted(ones[:3]) == sorted(ones[3:6]) == list(range(7, 10))
+  assert list(zeros[:7]) != list(zeros[7:])  # a new permutation each epoch
+
+
+def test_plan_couples_within_classes_and_the_cost_has_a_finite_gradient():
+  rng = np.random.default_rng(0)
+  codes = rng.normal(size=(12, 5)).astype(np.float32)
+  samples = rng.normal(size=(12, 5)).astype(np.float32)
+  labels = np.array([0] * 8 + [1] * 4)
+  plan = optimal_transport.transport_plan(codes, samples, labels)
+  assert np.all(plan[:8, 8:] == 0) and np.all(plan[8:, :8] == 0)
+  np.testing.assert_allclose(plan.sum(axis=1), [1 / 16] * 8 + [1 / 8] * 4,
+                             rtol=1e-6)
+  # Entries of a class's plan (before the division by the 2 classes) are
+  # either 0 or above 1 / n_c^2.
+  for block, n in ((plan[:8, :8], 8), (plan[8:, 8:], 4)):
+    assert block[block > 0].min() * 2 > 1 / n**2
+  a = tf.constant(codes)
+  with tf.GradientTape() as tape:
+    tape.watch(a)
+    cost = optimal_transport._euclidean(a, a)  # pylint: disable=protected-access
+    total = tf.reduce_sum(cost)
+  np.testing.assert_allclose(np.diag(cost.numpy()), 1e-3, rtol=1e-3)
+  assert np.all(np.isfinite(tape.gradient(total, a).numpy()))
+
+
+def test_gaussians_start_from_the_codes_of_init_examples_digits():
+  config = experiments.get_experiment('revnet_ot_mnist')
+  config = dataclasses.replace(
+      config, model_overrides=tiny_overrides('revnet_ot_mnist'),
+      loss=dataclasses.replace(config.loss, init_examples=25))
+  task = trainers.build_task(config)
+  model = task.build_model()
+  dataset = pipelines.make_dataset_fn(pipelines.InputSpec('mnist_bundled'),
+                                      1, 10)(None)
+  task.initialize(model, dataset)
+  images, labels = (np.concatenate(t) for t in zip(*[
+      (i.numpy(), l.numpy()) for i, l in dataset.take(3)]))
+  codes = model.encode_full(images[:25]).numpy()
+  for c in range(10):
+    mine = codes[labels[:25] == c]
+    expected = mine if len(mine) else codes
+    np.testing.assert_allclose(model.class_means.numpy()[c],
+                               expected.mean(axis=0), rtol=1e-4, atol=1e-5)
+
+
+def test_tensorboard_shows_the_used_dimensions_per_class(tmp_path):
+  train_tiny_run('revnet_ot_mnist', tmp_path, steps=2)
+  tags = {value.tag
+          for path in glob.glob(str(tmp_path / 'train' / 'events.*'))
+          for event in tf.compat.v1.train.summary_iterator(path)
+          for value in event.summary.value}
+  assert {f'used_dims/class_{c}' for c in range(10)} <= tags
+  assert {f'class_stds/class_{c}' for c in range(10)} <= tags
+  assert {'used_dims/any_class', 'used_dims/shared_by_classes',
+          'train/transport'} <= tags
