@@ -44,10 +44,13 @@ _IMAGE_EVERY = flags.DEFINE_integer(
     'image_every', None, 'Write a sample grid every this many steps.')
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Data: mnist_bundled (the offline copy in the package), '
-    'or the TFDS names mnist and celeb_a.')
+    'celeb_a_files (the official CelebA release files in --data_dir), or the '
+    'TFDS names mnist and celeb_a.')
 _DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'TFDS data directory, or a folder with the four MNIST '
-    'IDX files for mnist_bundled.')
+    'data_dir', None, 'TFDS data directory; a folder with the four MNIST IDX '
+    'files for mnist_bundled; for celeb_a_files the folder holding '
+    'img_align_celeba.zip (or its extracted folder) and '
+    'list_eval_partition.txt.')
 _STRATEGY = flags.DEFINE_enum(
     'strategy', 'mirrored', ['mirrored', 'multi_worker', 'one_device'],
     'mirrored: all visible GPUs, else the CPU (split by --cpu_replicas); '
