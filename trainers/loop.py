@@ -41,10 +41,6 @@ def _is_chief(strategy):
       resolver.task_id == 0)
 
 
-def _step_of(prefix):
-  return int(prefix.rsplit('-', 1)[1])
-
-
 def _format_seconds(seconds):
   seconds = int(seconds)
   return (f'{seconds // 3600}h{seconds % 3600 // 60:02d}m' if seconds >= 3600
@@ -128,15 +124,15 @@ class Trainer:
         **self.task.checkpoint_objects())
 
   def _set_aside(self, directory, restored, skipped):
-    """Moves the unreadable checkpoints newer than `restored` into
-    `unreadable/` (a new save of the same step would overwrite them) and
-    makes `restored` the latest in the state file."""
+    """Moves the unreadable checkpoints (all newer than `restored`, which
+    `restore_newest` reached after them) into `unreadable/`, where a new save
+    of the same step cannot overwrite them, and makes `restored` the latest in
+    the state file."""
     aside = os.path.join(directory, 'unreadable')
-    newer = [prefix for prefix, _ in skipped
-             if _step_of(prefix) > _step_of(restored)]
-    if self.is_chief and newer:
+    unreadable = [prefix for prefix, _ in skipped]
+    if self.is_chief:
       os.makedirs(aside, exist_ok=True)
-      for prefix in newer:
+      for prefix in unreadable:
         for name in os.listdir(directory):
           if name.startswith(os.path.basename(prefix) + '.'):
             os.replace(os.path.join(directory, name),
@@ -144,28 +140,26 @@ class Trainer:
         print(f'moved the unreadable checkpoint {prefix} to {aside}/',
               flush=True)
     kept = [p for p in reversed(run_dir.checkpoint_prefixes(directory))
-            if p not in newer]
+            if p not in unreadable]
     tf.compat.v1.train.update_checkpoint_state(
         directory, os.path.basename(restored),
         [os.path.basename(p) for p in kept])
 
   def _restore_or_initialize(self, info_path):
     directory = self._checkpoint_dir()
-    if run_dir.checkpoint_prefixes(directory):
-      restored, skipped = run_dir.restore_newest(
-          self.checkpoint, directory,
-          lambda status: status.assert_existing_objects_matched())
-      if restored is None:
-        raise TrainingError(run_dir.unreadable_error(directory, skipped))
-      if skipped:
-        self._set_aside(directory, restored, skipped)
-      self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
-                                                max_to_keep=3)
+    restored, skipped = run_dir.restore_newest(
+        self.checkpoint, directory,
+        lambda status: status.assert_existing_objects_matched())
+    if restored is None and skipped:
+      raise TrainingError(run_dir.unreadable_error(directory, skipped))
+    if skipped:
+      self._set_aside(directory, restored, skipped)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                              max_to_keep=3)
+    if restored:
       print(f'resumed from {restored} at step {int(self.step.numpy())}',
             flush=True)
       return
-    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
-                                              max_to_keep=3)
     if self.task.initializes:
       self.task.initialize(self.model, pipelines.make_dataset_fn(
           self.data, self.train.seed + 1, self.train.batch_size)(None))

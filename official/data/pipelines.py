@@ -171,11 +171,10 @@ def _array_dataset(images, labels, order, global_batch, start_step,
       num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def _release_dataset(release, names, seed, global_batch, start_step,
+def _release_dataset(release, names, order, global_batch, start_step,
                      input_context):
-  batches, local = _batch_indices(
-      _uniform_order(len(names), seed, global_batch), global_batch,
-      start_step, input_context)
+  batches, local = _batch_indices(order, global_batch, start_step,
+                                  input_context)
   names = tf.constant(names)
 
   def load(index):
@@ -231,7 +230,8 @@ def make_dataset_fn(spec, seed, global_batch, start_step=0, balanced=False):
   if kind == 'files':
     release = celeba_release.Release(spec.data_dir)
     names = release.names(spec.split)
-    return lambda ctx: _release_dataset(release, names, seed, global_batch,
+    order = _uniform_order(len(names), seed, global_batch)
+    return lambda ctx: _release_dataset(release, names, order, global_batch,
                                         start_step, ctx)
   return lambda ctx: _stream_dataset(spec, seed, global_batch, start_step, ctx)
 
