@@ -8,6 +8,10 @@ refreshed whenever one of its networks runs, so that `trainable_variables` is
 complete on the bijector and on every TFP object that contains it. The layers
 themselves are listed in `keras_layers`, so a Keras model that owns the bijector
 can track them and be complete from its side too.
+
+Checkpoints and SavedModels save each weight once, through its Keras layer: a
+Keras variable and the `tf.Variable` behind it are separate trackable objects,
+so saving both would store every value twice.
 """
 
 import keras
@@ -35,6 +39,11 @@ class KerasLayerBijector(tfb.Bijector):
   def keras_layers(self):
     """The Keras layers whose weights parameterize this bijector."""
     return self._keras_layers
+
+  def _trackable_children(self, save_type='checkpoint', **kwargs):
+    children = super()._trackable_children(save_type, **kwargs)
+    children.pop('_layer_variables', None)
+    return children
 
   def _sync_layer_variables(self):
     self._layer_variables = tuple(

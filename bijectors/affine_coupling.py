@@ -3,12 +3,13 @@
 import tensorflow as tf
 
 from bijectors import _shapes
+from bijectors._joint_log_det import JointLogDet
 from bijectors._keras_tracking import KerasLayerBijector
 
 __all__ = ['AffineCoupling']
 
 
-class AffineCoupling(KerasLayerBijector):
+class AffineCoupling(JointLogDet, KerasLayerBijector):
   """Affine coupling of both halves of the last axis (PIE, Eq. 18).
 
   With `x = [x1, x2]` split into halves along the last axis,
@@ -93,15 +94,3 @@ class AffineCoupling(KerasLayerBijector):
     x1 = (y1 - shift1) * tf.exp(-log_scale1)
     log_det = -(self._sum_event(log_scale1) + self._sum_event(log_scale2))
     return tf.concat([x1, x2], axis=-1), log_det
-
-  def _forward(self, x):
-    return self._forward_and_log_det(x)[0]
-
-  def _inverse(self, y):
-    return self._inverse_and_log_det(y)[0]
-
-  def _forward_log_det_jacobian(self, x):
-    return self._forward_and_log_det(x)[1]
-
-  def _inverse_log_det_jacobian(self, y):
-    return self._inverse_and_log_det(y)[1]

@@ -4,12 +4,14 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from bijectors._joint_log_det import JointLogDet
+
 tfb = tfp.bijectors
 
 __all__ = ['FactorOut']
 
 
-class FactorOut(tfb.Bijector):
+class FactorOut(JointLogDet, tfb.Bijector):
   """Applies `inner` to the first `num_keep` entries of the last axis only and
   returns one flat vector: `[flatten(inner(z)), flatten(r)]`.
 
@@ -89,33 +91,27 @@ class FactorOut(tfb.Bijector):
       raise ValueError(f'{self.name}: expected event shape {expected}, got '
                        f'shape {shape.as_list()}.')
 
-  def _forward(self, x):
+  def _forward_and_log_det(self, x):
     self._check(x.shape, self._event_shape)
     batch = self._leading_shape(x, len(self._event_shape))
-    v = self._inner.forward(x[..., :self._num_keep])
+    z = x[..., :self._num_keep]
+    v = self._inner.forward(z)
+    log_det = self._inner.forward_log_det_jacobian(
+        z, event_ndims=len(self._kept_shape))
     flat = lambda t: tf.reshape(t, tf.concat([batch, [-1]], 0))
-    return tf.concat([flat(v), flat(x[..., self._num_keep:])], axis=-1)
+    return tf.concat([flat(v), flat(x[..., self._num_keep:])], axis=-1), log_det
 
-  def _inverse(self, y):
+  def _inverse_and_log_det(self, y):
     self._check(y.shape, [self.output_size])
     batch = self._leading_shape(y, 1)
     inner_size = int(np.prod(self._inner_out_shape))
-    v, r = y[..., :inner_size], y[..., inner_size:]
     shaped = lambda t, s: tf.reshape(t, tf.concat([batch, s], 0))
-    z = self._inner.inverse(shaped(v, self._inner_out_shape))
-    return tf.concat([z, shaped(r, self._dropped_shape)], axis=-1)
-
-  def _forward_log_det_jacobian(self, x):
-    return self._inner.forward_log_det_jacobian(
-        x[..., :self._num_keep], event_ndims=len(self._kept_shape))
-
-  def _inverse_log_det_jacobian(self, y):
-    inner_size = int(np.prod(self._inner_out_shape))
-    batch = self._leading_shape(y, 1)
-    v = tf.reshape(y[..., :inner_size],
-                   tf.concat([batch, self._inner_out_shape], 0))
-    return self._inner.inverse_log_det_jacobian(
+    v = shaped(y[..., :inner_size], self._inner_out_shape)
+    z = self._inner.inverse(v)
+    log_det = self._inner.inverse_log_det_jacobian(
         v, event_ndims=len(self._inner_out_shape))
+    return (tf.concat([z, shaped(y[..., inner_size:], self._dropped_shape)],
+                      axis=-1), log_det)
 
   def _forward_event_shape(self, input_shape):
     return input_shape[:-len(self._event_shape)].concatenate(

@@ -173,25 +173,30 @@ class DenseStack(keras.layers.Layer):
     self.zero_init_output = zero_init_output
 
   def build(self, input_shape):
-    self.dense_layers = [
-        keras.layers.Dense(self.hidden, activation='relu',
-                           kernel_initializer=_torch_default_initializer(),
-                           dtype=self.dtype_policy, name='dense_0'),
-        keras.layers.Dense(self.hidden, activation='relu',
-                           kernel_initializer=_torch_default_initializer(),
-                           dtype=self.dtype_policy, name='dense_1'),
-        keras.layers.Dense(
-            self.units,
-            kernel_initializer=_output_initializer(self.zero_init_output),
-            dtype=self.dtype_policy, name='dense_out'),
-    ]
+    # One attribute per layer: checkpoints track a sublayer made in `build`
+    # through an attribute, not through a list.
+    self.dense_0 = keras.layers.Dense(
+        self.hidden, activation='relu',
+        kernel_initializer=_torch_default_initializer(),
+        dtype=self.dtype_policy, name='dense_0')
+    self.dense_1 = keras.layers.Dense(
+        self.hidden, activation='relu',
+        kernel_initializer=_torch_default_initializer(),
+        dtype=self.dtype_policy, name='dense_1')
+    self.dense_out = keras.layers.Dense(
+        self.units, kernel_initializer=_output_initializer(
+            self.zero_init_output),
+        dtype=self.dtype_policy, name='dense_out')
     shape = tuple(input_shape)
-    for layer in self.dense_layers:
+    for layer in self._layers_in_order():
       layer.build(shape)
       shape = shape[:-1] + (layer.units,)
 
+  def _layers_in_order(self):
+    return self.dense_0, self.dense_1, self.dense_out
+
   def call(self, inputs):
-    for layer in self.dense_layers:
+    for layer in self._layers_in_order():
       inputs = layer(inputs)
     return inputs
 

@@ -6,7 +6,9 @@ r"""Evaluates a training run: the papers' metrics and figures.
 writes MODEL_DIR/eval/metrics.json and PNG figures: samples, reconstructions
 from the restricted and the full code (RevNet Fig. 6), interpolations in both
 (Figs. 7, 8; PIE Fig. 7d), traversals of latent dimensions from -3 to +3 std
-(Figs. 9, 12), per-class samples (OT), samples at std 1 and 0.5 (PIE Fig. 7).
+(Figs. 9, 12), per-class samples (OT), samples at std 1 and 0.5 (PIE Fig. 7),
+and for OT the dimensions used per class over training (from its TensorBoard
+scalars).
 """
 
 import json
@@ -144,6 +146,9 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
                 (n,) + model.image_shape, [seed, i])), len(images))))
   if getattr(model.config, 'num_classes', 0):
     results.update(metrics.latent_usage(model.class_stds.numpy(), 0.1))
+    codes = _batched(lambda n, i: model.encode_full(images[i:i + n]),
+                     len(images))
+    results.update(metrics.code_usage(codes, labels, 0.1))
   if inception:
     extractor = fid.InceptionExtractor.from_source(inception)
     stats_path = os.path.join(out_dir, f'fid_stats_{spec.dataset}_test_'
@@ -156,6 +161,14 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
     results['fid'] = fid.frechet_distance(
         fid.statistics(extractor(samples * 255.)), data_stats)
   results['figures'] = figures(model, images, labels, out_dir, seed)
+  curves = run_dir.read_scalars(model_dir, 'used_dims/class_')
+  if curves:
+    from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
+    results['figures']['used_dims_over_training.png'] = save_line_plot(
+        {tag.split('_')[-1]: curve for tag, curve in curves.items()},
+        os.path.join(out_dir, 'used_dims_over_training.png'),
+        'dimensions with class std > 0.1, per class', 'training step',
+        'dimensions')
   with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
     json.dump(results, f, indent=2)
   return results

@@ -6,7 +6,8 @@ import re
 import sys
 
 __all__ = ['RunDirError', 'checkpoint_prefixes', 'read_experiment_info',
-           'restore_model', 'restore_newest', 'unreadable_error']
+           'read_scalars', 'restore_model', 'restore_newest',
+           'unreadable_error']
 
 _CHECKPOINT_FILE = re.compile(r'(ckpt-(\d+))\.(index|data-\d+-of-\d+)$')
 
@@ -27,6 +28,31 @@ def read_experiment_info(experiment, model_dir):
     raise RunDirError(f'{model_dir} holds a run of {info["experiment"]!r}, '
                       f'not {experiment!r}')
   return info
+
+
+def read_scalars(model_dir, prefix):
+  """The scalars whose tag starts with `prefix` that training wrote to
+  MODEL_DIR/train, as {tag: (steps, values)} in step order. A step logged
+  again after a resume keeps its last value."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.util import event_pb2  # pylint: disable=g-import-not-at-top
+  directory = os.path.join(model_dir, 'train')
+  paths = sorted(os.path.join(directory, name) for name in (
+      os.listdir(directory) if os.path.isdir(directory) else ())
+                 if name.startswith('events.out.tfevents'))
+  found = {}
+  for path in paths:
+    for record in tf.data.TFRecordDataset(path):
+      event = event_pb2.Event.FromString(record.numpy())
+      for value in event.summary.value:
+        if value.tag.startswith(prefix) and value.HasField('tensor'):
+          array = tf.make_ndarray(value.tensor)
+          if array.ndim == 0:
+            found.setdefault(value.tag, {})[event.step] = float(array)
+  return {tag: (np.array(sorted(by_step)),
+                np.array([by_step[s] for s in sorted(by_step)]))
+          for tag, by_step in sorted(found.items())}
 
 
 def checkpoint_prefixes(directory):

@@ -1,9 +1,11 @@
-"""Image grids as PNG files."""
+"""Image grids and line plots as PNG files."""
 
 import os
 
 import numpy as np
 from PIL import Image
+from PIL import ImageDraw
+from PIL import ImageFont
 
 
 def image_grid(images, columns):
@@ -26,4 +28,54 @@ def save_image_grid(images, path, columns=10, scale=2):
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   Image.fromarray(grid).save(path)
+  return path
+
+
+# Distinguishable line colours (Okabe-Ito, then greys).
+_COLOURS = ['#000000', '#e69f00', '#56b4e9', '#009e73', '#f0e442', '#0072b2',
+            '#d55e00', '#cc79a7', '#999999', '#666666']
+
+
+def save_line_plot(series, path, title, x_label, y_label, size=(720, 420)):
+  """Writes `series` ({name: (xs, ys)}) as a PNG line plot with a legend.
+
+  The y axis starts at 0; the axes are labelled at their ends and middle."""
+  width, height = size
+  left, right, top, bottom = 60, 110, 34, 44
+  font = ImageFont.load_default(size=13)
+  image = Image.new('RGB', size, 'white')
+  draw = ImageDraw.Draw(image)
+  xs = np.concatenate([np.asarray(x, np.float64) for x, _ in series.values()])
+  ys = np.concatenate([np.asarray(y, np.float64) for _, y in series.values()])
+  x_min, x_max = float(xs.min()), float(xs.max())
+  y_max = float(ys.max()) or 1.
+  x_span = (x_max - x_min) or 1.
+  to_px = lambda x, y: (left + (x - x_min) / x_span * (width - left - right),
+                        height - bottom - y / y_max * (height - top - bottom))
+  draw.rectangle([left, top, width - right, height - bottom], outline='black')
+  for fraction in (0., .5, 1.):
+    y = fraction * y_max
+    _, py = to_px(x_min, y)
+    draw.text((left - 6, py), f'{y:.4g}', fill='black', font=font, anchor='rm')
+    x = x_min + fraction * x_span
+    px, _ = to_px(x, 0.)
+    draw.text((px, height - bottom + 6), f'{x:.4g}', fill='black', font=font,
+              anchor='mt')
+  draw.text((width / 2 - right / 2, 8), title, fill='black', font=font,
+            anchor='mt')
+  draw.text(((left + width - right) / 2, height - 14), x_label, fill='black',
+            font=font, anchor='mm')
+  draw.text((8, top - 20), y_label, fill='black', font=font)
+  for i, (name, (x, y)) in enumerate(series.items()):
+    colour = _COLOURS[i % len(_COLOURS)]
+    points = [to_px(a, b) for a, b in zip(x, y)]
+    if len(points) > 1:
+      draw.line(points, fill=colour, width=2)
+    legend_y = top + 4 + 18 * i
+    draw.line([(width - right + 10, legend_y + 7),
+               (width - right + 30, legend_y + 7)], fill=colour, width=3)
+    draw.text((width - right + 36, legend_y), str(name), fill='black',
+              font=font)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  image.save(path)
   return path

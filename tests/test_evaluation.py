@@ -29,6 +29,15 @@ def test_sharpness_known_values():
   assert metrics.sharpness(rgb)[0] < 1e-10
 
 
+def test_code_usage_counts_dims_where_a_class_spreads():
+  rng = np.random.default_rng(0)
+  codes = rng.standard_normal((400, 3)) * [1., 0.01, 0.5]
+  labels = np.repeat([0, 1], 200)
+  codes[labels == 1, 0] = 3.  # class 1 does not vary along dimension 0
+  assert metrics.code_usage(codes, labels, 0.1) == {
+      'used_dims_per_class_in_codes': [2, 1]}
+
+
 def test_latent_usage_counts_dims_above_threshold():
   stds = np.array([[0.5, 0.05, 0.2], [0.01, 0.02, 0.3]])
   usage = metrics.latent_usage(stds, 0.1)
@@ -58,8 +67,10 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
     expected += ['samples_std1.png', 'samples_std0.5.png']
     assert results['test_bits_per_dim'] > 0.
   else:
-    expected += ['class_samples.png']
+    expected += ['class_samples.png', 'used_dims_over_training.png']
     assert len(results['used_dims_per_class']) == 10
+    used = results['used_dims_per_class_in_codes']
+    assert 0 < len(used) <= 10 and all(0 <= n <= 1024 for n in used)
   for figure in expected:
     assert os.path.getsize(os.path.join(model_dir, 'eval', figure)) > 100
   direct = metrics.inversion_error(model, np.random.default_rng(0).uniform(

@@ -32,7 +32,8 @@ def test_layout_and_signatures_listed_by_saved_model_cli(exported):
       [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
        'show', '--dir', path, '--all'], capture_output=True, text=True,
       check=True).stdout
-  expected = SIGNATURES + (['log_prob'] if name == 'pie_mnist' else [])
+  expected = SIGNATURES + (['log_prob'] if name == 'pie_mnist' else
+                            ['sample_class'])
   for signature in expected:
     assert f"signature_def['{signature}']" in shown
   assert "inputs['num_samples']" in shown and "outputs['images']" in shown
@@ -66,6 +67,9 @@ out = {'codes': s['encode'](images=images)['codes'],
 out['decoded'] = s['decode'](codes=out['codes'])['images']
 if 'log_prob' in s:
   out['log_prob'] = s['log_prob'](images=images)['log_prob']
+if 'sample_class' in s:
+  out['sample_class'] = s['sample_class'](
+      labels=tf.constant([3, 3, 9]), seed=tf.constant(7, tf.int64))['images']
 np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
 """
 
@@ -90,6 +94,11 @@ def test_fresh_process_reproduces_in_memory_outputs(exported):
                                      tf.constant(7, tf.int64))['images'])
   if name == 'pie_mnist':
     close(out['log_prob'], module.log_prob(images)['log_prob'])
+  else:
+    np.testing.assert_allclose(out['sample_class'], model.sample(
+        3, tf.constant([3, 3, 9]), seed=7), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(out['sample'], model.sample(4, seed=7),
+                             rtol=1e-4, atol=1e-5)
   # Eager calls agree too, up to float32 reordering.
   np.testing.assert_allclose(out['full'], model.encode_full(images),
                              rtol=1e-4, atol=1e-5)
@@ -104,6 +113,12 @@ def test_wrongly_shaped_input_is_rejected(exported):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r'codes must have shape \(N, '):
     loaded.signatures['decode_full'](codes=tf.zeros([2, 5]))
+  if 'sample_class' in loaded.signatures:
+    for labels in ([0, 10], [-1]):
+      with pytest.raises(tf.errors.InvalidArgumentError,
+                         match=r'labels must be in 0\.\.9'):
+        loaded.signatures['sample_class'](labels=tf.constant(labels),
+                                          seed=tf.constant(0, tf.int64))
 
 
 def test_missing_or_foreign_checkpoint_fails_clearly(exported, tmp_path):

@@ -2,10 +2,12 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import layers
 import official
 from official import models
 
@@ -116,6 +118,26 @@ def test_pie_log_prob_is_base_density_plus_log_det(pie):
   assert bpd.shape == (4,) and np.all(np.isfinite(bpd))
 
 
+def _op_counts(fn, x):
+  graph = tf.function(fn).get_concrete_function(x).graph.as_graph_def()
+  nodes = list(graph.node) + [n for f in graph.library.function
+                              for n in f.node_def]
+  return {op: sum(n.op == op for n in nodes) for op in ('MatMul', 'Conv2D')}
+
+
+def test_pie_log_prob_runs_each_network_once(pie):
+  x = tf.random.uniform((2, 28, 28, 1), seed=8)
+  forward = _op_counts(pie.encode_full, x)
+  assert forward['MatMul'] > 0 and forward['Conv2D'] > 0
+  assert _op_counts(pie.log_prob, x) == forward
+  # Both directions' log-dets agree when each is computed alone.
+  u = pie.encode_full(tf.identity(x))
+  np.testing.assert_allclose(
+      pie.flow.inverse_log_det_jacobian(tf.constant(u.numpy()), event_ndims=1),
+      -pie.flow.forward_log_det_jacobian(tf.identity(x), event_ndims=3),
+      rtol=1e-5)
+
+
 def test_pie_options():
   model = official.build_model('pie_mnist', epsilon_sq=1.0, learn_g=False,
                                conv_hidden=8, dense_hidden=16)
@@ -167,6 +189,35 @@ def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
     assert error <= 1e-5
     checked += 1
   assert checked == 64
+
+
+@pytest.mark.parametrize('name', ['revnet_mnist', 'pie_mnist', 'critic'])
+def test_checkpoint_of_the_model_alone_restores_every_weight_once(
+    name, tmp_path):
+  def build():
+    if name == 'critic':
+      critic = layers.Discriminator()
+      critic.build((None, 64))
+      return critic
+    if name == 'pie_mnist':
+      return official.build_model(name, conv_hidden=8, dense_hidden=16,
+                                  steps=1)
+    return official.build_model(name, stages=(models.RevNetStage(4, 1),))
+  keras.utils.set_random_seed(1)
+  source = build()
+  path = tf.train.Checkpoint(model=source).write(str(tmp_path / 'ckpt'))
+  saved = [n for n, _ in tf.train.list_variables(path)
+           if n.endswith('VARIABLE_VALUE')]
+  assert len(saved) == len(source.weights)
+  keras.utils.set_random_seed(2)
+  target = build()
+  differ = [w.path for w, v in zip(target.weights, source.weights)
+            if not np.array_equal(w.numpy(), v.numpy())]
+  assert differ  # fresh weights, before the restore
+  tf.train.Checkpoint(model=target).read(path).assert_consumed()
+  for restored, original in zip(target.weights, source.weights):
+    np.testing.assert_array_equal(restored.numpy(), original.numpy(),
+                                  err_msg=restored.path)
 
 
 def test_float64_end_to_end():

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['inversion_error', 'latent_usage', 'reconstruction_error',
-           'sharpness']
+__all__ = ['code_usage', 'inversion_error', 'latent_usage',
+           'reconstruction_error', 'sharpness']
 
 _LAPLACE = np.array([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 _LUMA = (0.299, 0.587, 0.114)
@@ -62,3 +62,13 @@ def latent_usage(stds, threshold):
           'used_dims_per_class': used.sum(axis=1).tolist(),
           'used_dims_any_class': int(used.any(axis=0).sum()),
           'used_dims_shared': int((used.sum(axis=0) > 1).sum())}
+
+
+def code_usage(codes, labels, threshold):
+  """Per class, the dimensions along which the class's codes (N, D) spread
+  with a std above `threshold`: the dimensions the data actually use, to set
+  beside the learned stds of `latent_usage`."""
+  codes, labels = np.asarray(codes, np.float64), np.asarray(labels)
+  return {'used_dims_per_class_in_codes': [
+      int((np.std(codes[labels == c], axis=0) > threshold).sum())
+      for c in np.unique(labels)]}

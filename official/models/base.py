@@ -16,7 +16,8 @@ class InvertibleAutoencoder(keras.Model):
   * `encode_full(x)` / `decode_full(u)` are the exact round trip,
   * `encode(x) = restrict(encode_full(x))`, shape (N, d),
   * `decode(z) = decode_full(extend(z))`,
-  * `sample(n)` decodes draws from the prior.
+  * `sample(n, ...) = decode_full(sample_codes(n, ...))` decodes draws from
+    the prior, which subclasses define in `sample_codes`.
   """
 
   def __init__(self, flow, image_shape, **kwargs):
@@ -79,6 +80,14 @@ class InvertibleAutoencoder(keras.Model):
 
   def decode(self, z):
     return self.decode_full(self.extend(z))
+
+  def sample_codes(self, n, *args, **kwargs):
+    """`n` full codes u drawn from the prior (shape (n, code_size))."""
+    raise NotImplementedError
+
+  def sample(self, n, *args, **kwargs):
+    """Decodes `n` draws of `sample_codes` (same arguments)."""
+    return self.decode_full(self.sample_codes(n, *args, **kwargs))
 
   def call(self, inputs):
     return self.encode(inputs)

@@ -30,7 +30,10 @@ class PieConfig:
     num_reflections: Householder reflections per mixing step.
     epsilon_sq: eps^2 of N(r | g(z), eps^2 I).
     learn_g: learn the mean g(z) of every dropped part; False fixes g = 0.
-    conv_hidden, dense_hidden: widths of the coupling and g networks.
+    conv_hidden, dense_hidden: widths of the coupling and g networks. The
+      paper gives none; at these the model has 0.75 M parameters (3.0 MB), so
+      a trained PIE ships as a SavedModel under 10 MB (256 dense units would
+      make it 8.3 MB of weights alone).
   """
   image_shape: tuple = (28, 28, 1)
   conv_blocks: int = 2
@@ -40,7 +43,7 @@ class PieConfig:
   epsilon_sq: float = 0.01
   learn_g: bool = True
   conv_hidden: int = 64
-  dense_hidden: int = 256
+  dense_hidden: int = 128
 
 
 class _Builder:
@@ -138,9 +141,9 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
     z = self._check_codes(z, self.latent_size, 'latent codes')
     return tf.pad(z, [[0, 0], [0, self.code_size - self.latent_size]])
 
-  def sample(self, n, std=1.0, seed=None):
-    """Decodes `n` draws of z ~ N(0, std^2 I) (the paper also uses std 0.5)."""
-    return self.decode(std * base.standard_normal(
+  def sample_codes(self, n, std=1.0, seed=None):
+    """Codes [z, 0] with z ~ N(0, std^2 I) (the paper also uses std 0.5)."""
+    return self.extend(std * base.standard_normal(
         (n, self.latent_size), seed, self.compute_dtype))
 
   def log_prob(self, x):

@@ -85,8 +85,11 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     self._flatten = tfb.Reshape(event_shape_out=[int(np.prod(out_shape))],
                                 event_shape_in=list(out_shape))
     self._flow_shape = flow_shape
-    super().__init__(tfb.Chain([self._flatten] + self._steps[::-1]),
-                     config.image_shape, dtype=dtype, name=name, **kwargs)
+    # Named: the default name spells out every step and would prefix the
+    # name of every op of the flow.
+    flow = tfb.Chain([self._flatten] + self._steps[::-1], name=name)
+    super().__init__(flow, config.image_shape, dtype=dtype, name=name,
+                     **kwargs)
     self.memory_saving = config.memory_saving
     size = self.code_size
     self.prior_dims = self.add_weight(
@@ -146,18 +149,18 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     placement = tf.one_hot(self.prior_dims, self.code_size, dtype=z.dtype)
     return tf.matmul(z, placement)
 
-  def sample(self, n, labels=None, seed=None):
-    """Decodes `n` prior draws: N(0, I) on the prior dimensions, or, for a
+  def sample_codes(self, n, labels=None, seed=None):
+    """Codes of `n` prior draws: N(0, I) on the prior dimensions, or, for a
     class-conditional model, the Gaussians of `labels` (default: 0, 1, ...)."""
     if not self.config.num_classes:
-      return self.decode(base.standard_normal(
+      return self.extend(base.standard_normal(
           (n, self.config.num_prior_dims), seed, self.compute_dtype))
     if labels is None:
       labels = tf.range(n) % self.config.num_classes
     noise = base.standard_normal((n, self.code_size), seed, self.compute_dtype)
     means = tf.gather(self.class_means, labels)
     stds = tf.gather(self.class_stds, labels)
-    return self.decode_full(means + stds * noise)
+    return means + stds * noise
 
   def set_prior_dims_from_codes(self, codes):
     """Chooses the prior dimensions as those of largest std over `codes`, the
