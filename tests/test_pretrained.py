@@ -1,0 +1,93 @@
+"""The trained models shipped in pretrained/: TF Serving layout, size, and the
+metric the README reports for each, measured again through the SavedModel on
+the same 1,000 test digits that `official.evaluate --num_test=1000` used."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from official.data import pipelines
+
+PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'pretrained')
+NAMES = ['pie_mnist', 'revnet_ot_mnist']
+
+
+def _shipped(name):
+  """The model's reported metrics (on 1,000 test digits) and signatures."""
+  with open(os.path.join(PRETRAINED, name, 'metrics.json')) as f:
+    reported = json.load(f)
+  assert reported['num_test_images'] == 1000
+  return reported, tf.saved_model.load(
+      os.path.join(PRETRAINED, name, '1')).signatures
+
+
+@pytest.fixture(scope='module')
+def test_digits():
+  spec = pipelines.InputSpec('mnist_bundled', None, 'test')
+  images, labels = next(iter(pipelines.make_dataset_fn(spec, 0, 1000)(
+      None).take(1)))
+  return images.numpy(), labels.numpy()
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_serving_layout_under_10_mb(name):
+  path = os.path.join(PRETRAINED, name, '1')
+  assert os.path.isfile(os.path.join(path, 'saved_model.pb'))
+  assert os.path.isfile(os.path.join(path, 'variables', 'variables.index'))
+  size = sum(os.path.getsize(os.path.join(root, f))
+             for root, _, files in os.walk(path) for f in files)
+  assert size < 10e6, f'{path}: {size / 1e6:.2f} MB'
+
+
+def test_pie_bits_per_dim_on_1000_test_digits(test_digits):
+  reported, signatures = _shipped('pie_mnist')
+  images, _ = test_digits
+  pixels = np.round(images * 255.)
+  bits = []
+  for start in range(0, 1000, 500):  # evaluate's batches and noise seeds
+    noise = tf.random.stateless_uniform((500, 28, 28, 1), [0, start])
+    x = (pixels[start:start + 500] + noise) / 256.
+    log_prob = signatures['log_prob'](images=x)['log_prob'].numpy()
+    bits.append(-(log_prob - 784 * math.log(256.)) / (784 * math.log(2.)))
+  measured = float(np.mean(np.concatenate(bits)))
+  assert abs(measured - reported['test_bits_per_dim']) < 1e-3
+  # The 10-dimensional code reconstructs the digits as reported.
+  codes = signatures['encode'](images=images)['codes']
+  assert codes.shape == (1000, 10)
+  error = np.mean(np.abs(signatures['decode'](codes=codes)['images'] - images))
+  assert abs(error - reported['reconstruction_l1_from_prior_dims']) < 1e-4
+
+
+def test_ot_dimensions_per_class_on_1000_test_digits(test_digits):
+  reported, signatures = _shipped('revnet_ot_mnist')
+  images, labels = test_digits
+  codes = np.concatenate([
+      signatures['encode_full'](images=images[i:i + 500])['codes'].numpy()
+      for i in range(0, 1000, 500)])
+  used = [int((np.std(codes[labels == c].astype(np.float64), axis=0)
+               > 0.1).sum()) for c in range(10)]
+  # Stds at the threshold may fall either side under another float order.
+  np.testing.assert_allclose(
+      used, reported['used_dims_per_class_in_codes'], atol=2)
+  samples = signatures['sample_class'](
+      labels=tf.constant([0, 1, 7]), seed=tf.constant(0, tf.int64))['images']
+  assert samples.shape == (3, 28, 28, 1)
+  assert np.all(np.isfinite(samples))
+
+
+def test_readme_lines_sample_encode_and_decode():
+  pie = tf.saved_model.load(os.path.join(PRETRAINED, 'pie_mnist', '1'))
+  digits = pie.sample(num_samples=16, seed=0)['images']
+  again = pie.decode(codes=pie.encode(images=digits)['codes'])['images']
+  assert digits.shape == again.shape == (16, 28, 28, 1)
+  # Samples lie on the decoder's 10-dimensional manifold: encoding and
+  # decoding them gives them back.
+  assert float(tf.reduce_max(tf.abs(again - digits))) < 1e-3
+  ot = tf.saved_model.load(os.path.join(PRETRAINED, 'revnet_ot_mnist', '1'))
+  sevens = ot.sample_class(labels=[7] * 8, seed=0)['images']
+  assert sevens.shape == (8, 28, 28, 1)
