@@ -6,9 +6,10 @@ memory-saving gradients:
 
 Every configuration runs in a fresh process (`official.benchmarks.one_step`)
 on random images: S steps are timed after a warm-up step. Reported per
-configuration: `step_s_median`, `images_per_s`, `peak_rss_mib` (the process's
-peak after its first step), encode and decode throughput, and the float32
-round-trip error.
+configuration: `step_s_median`, `images_per_s`, `step_gflop` (the step's
+arithmetic, from its graph) and `gflop_per_s` (that over the median step),
+`peak_rss_mib` (the process's peak after its first step), encode and decode
+throughput, and the float32 round-trip error.
 
 `--end_to_end` times the command users run instead: `official.train` for
 1 + S steps on real data (the bundled MNIST; for CelebA a synthetic release of
@@ -72,7 +73,8 @@ def _run(jit, saving):
   result = json.loads(done.stdout.strip().splitlines()[-1])
   median = statistics.median(result['step_s'])
   result.update(memory_saving=saving, step_s_median=round(median, 4),
-                images_per_s=round(FLAGS.batch_size / median, 1))
+                images_per_s=round(FLAGS.batch_size / median, 1),
+                gflop_per_s=round(result['step_gflop'] / median, 1))
   return result
 
 

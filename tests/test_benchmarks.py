@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import tensorflow as tf
+
 from official.benchmarks import one_step
 from tests.conftest import REPO
 from tests.conftest import tiny_overrides
@@ -20,6 +22,20 @@ def test_one_step_reports_timings_memory_and_round_trip():
   assert (result['peak_rss_mib_at_exit'] >= result['peak_rss_mib']
           >= result['peak_rss_mib_before_step'] > 0.)
   assert result['encode_images_per_s'] > 0. < result['decode_images_per_s']
+  assert result['step_gflop'] > 0.
+
+
+def test_graph_flops_counts_each_multiply_add_twice():
+  @tf.function
+  def layer(x, kernel, w):
+    y = tf.nn.conv2d(x, kernel, strides=1, padding='SAME')  # 8x8 out, 3x3x2->5
+    return tf.matmul(tf.reshape(y, (4, 320)), w)  # (4, 320) x (320, 7)
+
+  graph = layer.get_concrete_function(
+      tf.TensorSpec((4, 8, 8, 2)), tf.TensorSpec((3, 3, 2, 5)),
+      tf.TensorSpec((320, 7))).graph
+  assert one_step.graph_flops(graph) == (
+      2 * (4 * 8 * 8 * 5) * (3 * 3 * 2) + 2 * 4 * 320 * 7)
 
 
 def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):

@@ -3,7 +3,9 @@ one JSON line with the peak resident memory and the step times.
 
 `peak_rss_mib` is the process's peak once its first step has run: the
 memory one step needs, tracing included. `peak_rss_mib_at_exit` adds the
-timed steps and the encode and decode functions.
+timed steps and the encode and decode functions. `step_gflop` is the
+arithmetic of one traced step (forward, backward and update), counted by
+TensorFlow's profiler from the static shapes of its graph.
 
   python -m official.benchmarks.one_step --experiment=revnet_aae_celeba64 \
       --phase=reconstruction --batch_size=64 --override=block_multiplier=2
@@ -32,6 +34,16 @@ FLAGS = flags.FLAGS
 
 def _peak_rss_mib():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+
+
+def graph_flops(graph):
+  """Floating-point operations of one run of `graph`, by TF's per-op
+  registry (a multiply-add counts 2; ops without an entry count 0)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  builder = tf.compat.v1.profiler.ProfileOptionBuilder
+  options = builder(builder.float_operation()).with_empty_output().build()
+  return tf.compat.v1.profiler.profile(
+      graph=graph, options=options).total_float_ops
 
 
 def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
@@ -64,6 +76,8 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
   step_fn(tf.constant(0, tf.int64))
   first = time.perf_counter() - start
   after_first = _peak_rss_mib()
+  flops = graph_flops(
+      step_fn.get_concrete_function(tf.constant(0, tf.int64)).graph)
   times = []
   for step in range(1, steps + 1):
     start = time.perf_counter()
@@ -91,6 +105,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
           'peak_rss_mib': round(after_first, 1),
           'peak_rss_mib_at_exit': round(_peak_rss_mib(), 1),
           'first_step_s': round(first, 3),
+          'step_gflop': round(flops / 1e9, 3),
           'step_s': [round(t, 4) for t in times]}
 
 
