@@ -172,7 +172,12 @@ class Trainer:
     def replica_step(batch, step):
       return task.train_step(model, optimizers, batch, step, phase)
 
-    @tf.function(jit_compile=self.jit_compile)
+    if self.jit_compile:
+      # XLA compiles the replica's step only: fetching the next batch
+      # (`IteratorGetNext`) has no XLA kernel.
+      replica_step = tf.function(replica_step, jit_compile=True)
+
+    @tf.function
     def step_fn(iterator, step):
       sums, same = self.strategy.run(replica_step, args=(next(iterator), step))
       reduce = self.strategy.reduce
