@@ -150,6 +150,9 @@ def main(argv):
   import trainers  # pylint: disable=g-import-not-at-top
   try:
     config = experiment_from_flags()
+    if _JIT_COMPILE.value and _CPU_REPLICAS.value > 1:
+      raise ValueError('--jit_compile runs one replica per device: it cannot '
+                       'be combined with --cpu_replicas above 1')
     spec = pipelines.InputSpec(config.dataset, _DATA_DIR.value)
     pipelines.check_input_spec(spec)
     strategy = make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)

@@ -213,6 +213,8 @@ def test_sigkill_then_resume_matches_uninterrupted_training(tmp_path):
      'conv_hidden takes a value of type int'),
     (['--experiment=revnet_ot_mnist', '--jit_compile'],
      '--jit_compile is not available for revnet_ot_mnist'),
+    (['--jit_compile', '--cpu_replicas=2'],
+     'cannot be combined with --cpu_replicas above 1'),
 ])
 def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
   command = [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
