@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from official import evaluate
+from official import plot_runs
+from official import run_dir
 from official.data import load_mnist
 from official.evaluation import metrics
 from tests.conftest import FID_DATA
@@ -76,6 +78,21 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
   direct = metrics.inversion_error(model, np.random.default_rng(0).uniform(
       size=(8, 28, 28, 1)).astype(np.float32))
   assert direct['inversion_l1_mean'] <= direct['inversion_l1_max'] < 1e-4
+
+
+def test_plot_runs_reads_each_runs_scalar_and_names_a_missing_one(
+    trained_run, tmp_path):
+  _, model_dir, _ = trained_run
+  with open(os.path.join(model_dir, 'metrics.json')) as f:
+    final_loss = json.load(f)['final_losses']['loss']
+  steps, values = run_dir.read_scalars(model_dir, 'train/loss')['train/loss']
+  assert steps[-1] == 2 and np.isclose(values[-1], final_loss)
+  path = plot_runs.plot_runs([model_dir, model_dir + '/'], 'train/loss',
+                             str(tmp_path / 'loss.png'))
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  assert Image.open(path).size == (720, 420)
+  with pytest.raises(ValueError, match="no scalar 'train/nope' in"):
+    plot_runs.plot_runs([model_dir], 'train/nope', str(tmp_path / 'x.png'))
 
 
 @needs_fid_data

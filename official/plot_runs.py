@@ -1,0 +1,54 @@
+r"""Plots one training scalar of several runs over their steps, as a PNG:
+
+  python -m official.plot_runs --tag=train/bits_per_dim \
+      --model_dir=runs/pie_eps0.01 --model_dir=runs/pie_eps0.1 \
+      --output=bits_per_dim.png
+
+Each run is labelled with its folder's name. The scalars are the ones the
+trainer writes to MODEL_DIR/train every `--log_every` steps (TensorBoard
+shows the same).
+"""
+
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
+
+from official import run_dir  # pylint: disable=g-import-not-at-top
+from official import visualize  # pylint: disable=g-import-not-at-top
+
+_MODEL_DIR = flags.DEFINE_multi_string(
+    'model_dir', [], 'A run to plot; repeat for each run.')
+_TAG = flags.DEFINE_string(
+    'tag', 'train/loss', 'The scalar to plot, e.g. train/bits_per_dim.')
+_OUTPUT = flags.DEFINE_string('output', None, 'Where to write the PNG.')
+
+
+def plot_runs(model_dirs, tag, output):
+  """Writes `tag` of each run in `model_dirs` over its steps to `output`."""
+  series = {}
+  for model_dir in model_dirs:
+    curve = run_dir.read_scalars(model_dir, tag).get(tag)
+    if curve is None:
+      raise ValueError(f'no scalar {tag!r} in {os.path.join(model_dir, "train")}')
+    series[os.path.basename(os.path.normpath(model_dir))] = curve
+  return visualize.save_line_plot(series, output, tag, 'training step', tag)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  if not _MODEL_DIR.value or not _OUTPUT.value:
+    raise app.UsageError('--model_dir (at least one) and --output are required')
+  try:
+    print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value))
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  app.run(main)
