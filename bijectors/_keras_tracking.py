@@ -18,6 +18,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from bijectors import _shapes
+
 tfb = tfp.bijectors
 
 
@@ -57,7 +59,10 @@ class KerasLayerBijector(tfb.Bijector):
     return list(getattr(network, 'trainable_variables', ()))
 
   def _run_network(self, network, inputs):
-    outputs = network(inputs)
+    """`network(inputs)` over the bijector's event axes, whatever the
+    leading axes (the network sees them flattened into one batch axis)."""
+    outputs = _shapes.over_one_batch_axis(network, inputs,
+                                          self.forward_min_event_ndims)
     if len(self._layer_variables) != sum(
         len(layer.weights) for layer in self._keras_layers):
       self._sync_layer_variables()

@@ -70,8 +70,8 @@ class AffineCoupling(JointLogDet, KerasLayerBijector):
 
   def _halves(self, x):
     _shapes.check_rank(x, self.forward_min_event_ndims, self.name, 'inputs')
-    _shapes.check_even(x.shape[-1], self.name, 'the size of the last axis',
-                       list(x.shape))
+    x = _shapes.with_assertions(x, _shapes.check_axis(
+        x, -1, self.name, 'the size of the last axis', self.validate_args, multiple_of=2))
     return tf.split(x, 2, axis=-1)
 
   def _sum_event(self, t):

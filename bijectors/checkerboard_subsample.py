@@ -1,5 +1,7 @@
 """Invertible 2x2 checkerboard subsampling (space-to-depth)."""
 
+import functools
+
 import tensorflow as tf
 
 from bijectors import _shapes
@@ -71,39 +73,31 @@ class CheckerboardSubsample(KerasLayerBijector):
   def preserve_streams(self):
     return self._preserve_streams
 
-  def _check_input(self, shape):
-    shape = tf.TensorShape(shape)
-    if shape.rank is not None and shape.rank < 3:
-      raise ValueError(f'{self.name}: expected NHWC images (at least 3 axes), '
-                       f'got shape {shape.as_list()}.')
-    if shape.rank is None:
-      return
-    height, width, channels = shape[-3:]
-    _shapes.check_even(height, self.name, 'the height', shape.as_list())
-    _shapes.check_even(width, self.name, 'the width', shape.as_list())
-    if self._preserve_streams:
-      _shapes.check_even(channels, self.name,
-                         'the channel count (two streams)', shape.as_list())
+  def _check_input(self, x):
+    """Static checks of an input (a tensor or a shape); run-time assertions
+    for its unknown sizes under `validate_args`."""
+    _shapes.check_rank(x, 3, self.name, 'NHWC images')
+    check = functools.partial(_shapes.check_axis, x, name=self.name,
+                              validate_args=self.validate_args)
+    return (check(-3, what='the height', multiple_of=2) +
+            check(-2, what='the width', multiple_of=2) +
+            check(-1, what='the channel count (two streams)',
+                  multiple_of=2 if self._preserve_streams else None))
 
-  def _check_output(self, shape):
-    shape = tf.TensorShape(shape)
-    if shape.rank is not None and shape.rank < 3:
-      raise ValueError(f'{self.name}: expected NHWC images (at least 3 axes), '
-                       f'got shape {shape.as_list()}.')
-    channels = shape[-1] if shape.rank is not None else None
-    factor = 8 if self._preserve_streams else 4
-    if channels is not None and channels % factor:
-      raise ValueError(f'{self.name}: the channel count must be a multiple of '
-                       f'{factor}, got {channels} in shape {shape.as_list()}.')
+  def _check_output(self, y):
+    _shapes.check_rank(y, 3, self.name, 'NHWC images')
+    return _shapes.check_axis(
+        y, -1, self.name, 'the channel count', self.validate_args,
+        multiple_of=8 if self._preserve_streams else 4)
 
   def _forward(self, x):
-    self._check_input(x.shape)
+    x = _shapes.with_assertions(x, self._check_input(x))
     if not self._preserve_streams:
       return _squeeze(x)
     return tf.concat([_squeeze(s) for s in tf.split(x, 2, axis=-1)], axis=-1)
 
   def _inverse(self, y):
-    self._check_output(y.shape)
+    y = _shapes.with_assertions(y, self._check_output(y))
     if not self._preserve_streams:
       return _unsqueeze(y)
     return tf.concat([_unsqueeze(s) for s in tf.split(y, 2, axis=-1)], axis=-1)

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from bijectors import _shapes
 from bijectors._joint_log_det import JointLogDet
 
 tfb = tfp.bijectors
@@ -84,15 +85,19 @@ class FactorOut(JointLogDet, tfb.Bijector):
   def _leading_shape(self, t, event_ndims):
     return tf.shape(t)[:tf.rank(t) - event_ndims]
 
-  def _check(self, shape, expected):
-    event = shape[-len(expected):] if shape.rank else shape
-    if shape.rank is not None and (shape.rank < len(expected) or any(
-        a is not None and a != b for a, b in zip(event, expected))):
-      raise ValueError(f'{self.name}: expected event shape {expected}, got '
-                       f'shape {shape.as_list()}.')
+  def _checked(self, x, expected):
+    """`x`, after checking that its event shape is `expected`."""
+    expected = list(expected)
+    _shapes.check_rank(x, len(expected), self.name, 'inputs')
+    return _shapes.with_assertions(x, [
+        assertion for axis, size in zip(range(-len(expected), 0), expected)
+        for assertion in _shapes.check_axis(
+            x, axis, self.name,
+            f'the event shape is {expected}, so axis {axis}',
+            self.validate_args, equals=size)])
 
   def _forward_and_log_det(self, x):
-    self._check(x.shape, self._event_shape)
+    x = self._checked(x, self._event_shape)
     batch = self._leading_shape(x, len(self._event_shape))
     z = x[..., :self._num_keep]
     v = self._inner.forward(z)
@@ -102,7 +107,7 @@ class FactorOut(JointLogDet, tfb.Bijector):
     return tf.concat([flat(v), flat(x[..., self._num_keep:])], axis=-1), log_det
 
   def _inverse_and_log_det(self, y):
-    self._check(y.shape, [self.output_size])
+    y = self._checked(y, [self.output_size])
     batch = self._leading_shape(y, 1)
     inner_size = int(np.prod(self._inner_out_shape))
     shaped = lambda t, s: tf.reshape(t, tf.concat([batch, s], 0))

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from bijectors import _shapes
 from bijectors._keras_tracking import KerasLayerBijector
 
 __all__ = ['Householder']
@@ -96,17 +97,19 @@ class Householder(KerasLayerBijector):
     """The (num_reflections, channels) reflection vectors."""
     return self._reflections.vectors
 
-  def _check_channels(self, x):
-    if x.shape.rank is not None and x.shape.rank < 1:
-      raise ValueError(f'{self.name}: expected at least one axis, got a '
-                       f'scalar.')
-    if x.shape[-1] is not None and x.shape[-1] != self._channels:
-      raise ValueError(
-          f'{self.name}: expected {self._channels} channels on the last axis, '
-          f'got shape {x.shape.as_list()}.')
+  def _parameter_control_dependencies(self, is_init):
+    if not self.validate_args or is_init:
+      return []  # the vectors are variables: checked whenever they are used
+    squared_norms = tf.reduce_sum(tf.square(self._reflections.vectors), -1)
+    return [tf.debugging.assert_positive(
+        squared_norms, message=f'{self.name}: every reflection vector must '
+        'be non-zero')]
 
   def _reflect_all(self, x, order):
-    self._check_channels(x)
+    _shapes.check_rank(x, 1, self.name, 'inputs')
+    x = _shapes.with_assertions(x, _shapes.check_axis(
+        x, -1, self.name, 'the channel count', self.validate_args,
+        equals=self._channels))
     vectors = tf.convert_to_tensor(self._reflections.vectors)
     for k in order:
       v = vectors[k]

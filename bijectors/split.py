@@ -2,6 +2,7 @@
 
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 from bijectors import _shapes
@@ -62,8 +63,11 @@ class Split(KerasLayerBijector):
     if not isinstance(num_keep, numbers.Integral) or num_keep < 1:
       raise ValueError(f'{name}: num_keep must be a positive integer, got '
                        f'{num_keep!r}.')
-    if isinstance(epsilon, numbers.Number) and not epsilon > 0:
-      raise ValueError(f'{name}: epsilon must be positive, got {epsilon!r}.')
+    static_epsilon = (None if isinstance(epsilon, tf.Variable)
+                      else tf.get_static_value(epsilon))
+    if static_epsilon is not None and not np.all(static_epsilon > 0):
+      raise ValueError(f'{name}: epsilon must be positive, got '
+                       f'{static_epsilon!r}.')
     with tf.name_scope(name) as name:
       self._num_keep = num_keep
       self._g_fn = g_fn
@@ -84,25 +88,31 @@ class Split(KerasLayerBijector):
   def epsilon(self):
     return self._epsilon
 
+  def _parameter_control_dependencies(self, is_init):
+    # A constant epsilon is checked once, when the bijector is built; a
+    # variable one whenever it is used, as TFP's bijectors do.
+    if (not self.validate_args or not tf.is_tensor(self._epsilon) or
+        is_init == isinstance(self._epsilon, tf.Variable)):
+      return []
+    return [tf.debugging.assert_positive(
+        self._epsilon, message=f'{self.name}: epsilon must be positive')]
+
   def _parts(self, x):
-    if self._g_fn is not None:
-      _shapes.check_rank(x, self.forward_min_event_ndims, self.name, 'inputs')
-    size = x.shape[-1]
-    if size is not None and size <= self._num_keep:
-      raise ValueError(
-          f'{self.name}: cannot keep {self._num_keep} of {size} entries on the '
-          f'last axis (shape {x.shape.as_list()}); nothing would be dropped.')
+    _shapes.check_rank(x, self.forward_min_event_ndims, self.name, 'inputs')
+    x = _shapes.with_assertions(x, _shapes.check_axis(
+        x, -1, self.name, f'to keep {self._num_keep} entries, the last axis',
+        self.validate_args, greater_than=self._num_keep))
     z, r = x[..., :self._num_keep], x[..., self._num_keep:]
     mean = 0. if self._g_fn is None else self._run_network(self._g_fn, z)
-    return z, r, mean
+    return z, r, mean, tf.cast(self._epsilon, x.dtype)
 
   def _forward(self, x):
-    z, r, mean = self._parts(x)
-    return tf.concat([z, (r - mean) / self._epsilon], axis=-1)
+    z, r, mean, epsilon = self._parts(x)
+    return tf.concat([z, (r - mean) / epsilon], axis=-1)
 
   def _inverse(self, y):
-    z, r_standard, mean = self._parts(y)
-    return tf.concat([z, self._epsilon * r_standard + mean], axis=-1)
+    z, r_standard, mean, epsilon = self._parts(y)
+    return tf.concat([z, epsilon * r_standard + mean], axis=-1)
 
   def _forward_log_det_jacobian(self, x):
     event_shape = tf.shape(x)[tf.rank(x) - self.forward_min_event_ndims:]

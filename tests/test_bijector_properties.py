@@ -225,3 +225,65 @@ def test_rebuild_and_backprop_equals_autodiff(name, inverse):
   assert len(rebuilt) == len(variables) == (8 if 'coupling' in name else 0)
   for var, grad in zip(variables, d_vars):
     np.testing.assert_allclose(rebuilt[var.ref()], grad, atol=1e-12)
+
+
+def _distribution(bijector, x):
+  """The bijector's inverse pushing a standard normal onto x's event shape."""
+  base = tfd.Sample(tfd.Normal(tf.constant(0., x.dtype), 1.),
+                    bijector.forward_event_shape(x.shape[1:]))
+  return tfd.TransformedDistribution(base, tfb.Invert(bijector))
+
+
+@pytest.mark.parametrize('sample_shape', [(), (3,), (2, 3)])
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_any_sample_shape_in_a_distribution(name, sample_shape):
+  bijector, x, _ = _build(name)
+  dist = _distribution(bijector, x)
+  samples = dist.sample(sample_shape, seed=5)
+  assert samples.shape == sample_shape + tuple(x.shape[1:])
+  log_prob = dist.log_prob(_fresh(samples))
+  assert log_prob.shape == sample_shape
+  assert np.all(np.isfinite(log_prob))
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_two_leading_axes_equal_the_same_items_in_one(name):
+  bijector, x, event_ndims = _build(name, 'float64', batch=6)
+  event = tuple(x.shape[1:])
+  grid = lambda t: tf.reshape(t, (2, 3) + tuple(t.shape[1:]))
+  y = bijector.forward(_fresh(x))
+  np.testing.assert_allclose(bijector.forward(_fresh(grid(x))), grid(y),
+                             atol=1e-12)
+  np.testing.assert_allclose(bijector.inverse(_fresh(grid(y))), grid(x),
+                             atol=1e-10)
+  out_ndims = bijector.forward_event_ndims(event_ndims)
+  for method, inputs, ndims in (('forward_log_det_jacobian', x, event_ndims),
+                                ('inverse_log_det_jacobian', y, out_ndims)):
+    flat = getattr(bijector, method)(_fresh(inputs), event_ndims=ndims)
+    grid_ldj = getattr(bijector, method)(_fresh(grid(inputs)),
+                                         event_ndims=ndims)
+    np.testing.assert_allclose(np.broadcast_to(grid_ldj, (2, 3)),
+                               np.broadcast_to(flat, (6,)).reshape(2, 3),
+                               atol=1e-10)
+  dist = _distribution(bijector, x)
+  np.testing.assert_allclose(dist.log_prob(_fresh(grid(x))),
+                             np.reshape(dist.log_prob(_fresh(x)), (2, 3)),
+                             atol=1e-10)
+  assert dist.event_shape == event
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_unknown_leading_shape_and_xla(name):
+  bijector, x, _ = _build(name)
+  dist = _distribution(bijector, x)
+  expected = dist.log_prob(_fresh(x))
+  grid = tf.reshape(x, (1,) + tuple(x.shape))
+  for leading in ([None], [None, None]):
+    log_prob = tf.function(dist.log_prob, input_signature=[
+        tf.TensorSpec(leading + x.shape[1:], x.dtype)])
+    inputs = x if len(leading) == 1 else grid
+    np.testing.assert_allclose(np.reshape(log_prob(_fresh(inputs)), [-1]),
+                               expected, rtol=1e-5, atol=1e-4)
+  compiled = tf.function(dist.log_prob, jit_compile=True)
+  np.testing.assert_allclose(compiled(_fresh(grid)), [expected], rtol=1e-5,
+                             atol=1e-4)

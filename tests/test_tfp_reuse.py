@@ -95,3 +95,23 @@ def test_checkpoint_of_a_flow_saves_each_weight_once_and_restores(tmp_path):
   assert not np.allclose(forward(), u)
   tf.train.Checkpoint(flow=flow).read(path).assert_consumed()
   np.testing.assert_array_equal(forward(), u)
+
+
+def test_multiscale_chain_takes_any_leading_shape():
+  digits = tfd.TransformedDistribution(
+      tfd.Sample(tfd.Normal(0., 1.), [64]), tfb.Invert(multiscale_flow()))
+  x = small_digits(6, seed=0)
+  expected = digits.log_prob(x).numpy()
+  for sample_shape in [(), (3,), (2, 3)]:
+    samples = digits.sample(sample_shape, seed=4)
+    assert samples.shape == sample_shape + (8, 8, 1)
+    assert digits.log_prob(tf.identity(samples)).shape == sample_shape
+  grid = tf.reshape(x, (2, 3, 8, 8, 1))
+  np.testing.assert_allclose(digits.log_prob(grid), expected.reshape(2, 3),
+                             rtol=1e-5)
+  unknown = tf.function(digits.log_prob, input_signature=[
+      tf.TensorSpec([None, None, 8, 8, 1])])
+  np.testing.assert_allclose(unknown(grid), expected.reshape(2, 3), rtol=1e-5)
+  compiled = tf.function(digits.log_prob, jit_compile=True)
+  np.testing.assert_allclose(compiled(tf.identity(grid)),
+                             expected.reshape(2, 3), rtol=1e-5, atol=1e-4)
