@@ -12,7 +12,7 @@ class AdditiveCoupling(KerasLayerBijector):
   """Additive coupling of the two halves of the last axis (RevNet block).
 
   With `x = [x1, x2]` split into halves along the last (channel) axis, the
-  forward map is Eq. 1 of the generative-reversible-networks paper:
+  forward map is Eq. 1 of [1] (the RevNet block of [2]):
 
   ```none
   y1 = x1 + f(x2)
@@ -22,6 +22,10 @@ class AdditiveCoupling(KerasLayerBijector):
   and its inverse (Eq. 2) is `x2 = y2 - g(y1)`, `x1 = y1 - f(x2)`. The Jacobian
   is triangular with unit diagonal, so the log-determinant is 0. `f` and `g`
   need not be invertible; they must map a half to a tensor of the same shape.
+
+  The block acts on the rightmost `event_ndims` axes and broadcasts over any
+  leading axes (`dist.sample()`, `dist.sample([2, 3])`): the networks see the
+  leading axes flattened into one batch axis.
 
   #### Example
 
@@ -37,7 +41,19 @@ class AdditiveCoupling(KerasLayerBijector):
       tfd.Sample(tfd.Normal(0., 1.), [8, 8, 4]), block)
   images = flow.sample(3)              # (3, 8, 8, 4)
   log_p = flow.log_prob(images)        # (3,)
+  flow.sample([2, 3]).shape            # (2, 3, 8, 8, 4)
   ```
+
+  #### References
+
+  [1]: Robin Tibor Schirrmeister, Patryk Chrabąszcz, Frank Hutter and Tonio
+       Ball. Training Generative Reversible Networks. _arXiv preprint
+       arXiv:1806.01610_, 2018. https://arxiv.org/abs/1806.01610
+
+  [2]: Aidan N. Gomez, Mengye Ren, Raquel Urtasun and Roger B. Grosse. The
+       Reversible Residual Network: Backpropagation Without Storing
+       Activations. In _Neural Information Processing Systems_, 2017.
+       https://arxiv.org/abs/1707.04585
   """
 
   def __init__(self, f, g, event_ndims=3, validate_args=False,
@@ -50,8 +66,15 @@ class AdditiveCoupling(KerasLayerBijector):
       g: callable mapping `y1` to the update of `x2`.
       event_ndims: 3 for NHWC images (the networks see whole images), 1 for
         flat vectors.
-      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      validate_args: Python `bool`: also check, at run time, sizes that are
+        unknown when the graph is built.
       name: Python `str` name of the bijector.
+
+    Raises:
+      ValueError: on inputs with fewer than `event_ndims` axes or an odd
+        channel count, whenever that is known statically (always checked).
+      tf.errors.InvalidArgumentError: with `validate_args=True`, on an odd
+        channel count that is known only at run time.
     """
     parameters = dict(locals())
     with tf.name_scope(name) as name:
@@ -107,7 +130,7 @@ class AdditiveCoupling(KerasLayerBijector):
   def rebuild_and_backprop(self, outputs, d_outputs, inverse=False):
     """Rebuilds this block's input from its output and backpropagates.
 
-    For memory-saving gradients (Gomez et al., 2017, Alg. 1): when the block
+    For memory-saving gradients ([2], Alg. 1): when the block
     ran forward, `outputs = y` and `d_outputs = dL/dy`; the inverse computes
     `g(y1)` and `f(x2)` to rebuild `x`, and the backward pass needs those
     same two evaluations:

@@ -10,7 +10,7 @@ __all__ = ['AffineCoupling']
 
 
 class AffineCoupling(JointLogDet, KerasLayerBijector):
-  """Affine coupling of both halves of the last axis (PIE, Eq. 18).
+  """Affine coupling of both halves of the last axis ([1], Eq. 18).
 
   With `x = [x1, x2]` split into halves along the last axis,
 
@@ -21,13 +21,15 @@ class AffineCoupling(JointLogDet, KerasLayerBijector):
 
   where `(b1, log s1) = shift_and_log_scale_fn1(x2)` and
   `(b2, log s2) = shift_and_log_scale_fn2(y1)`, as in `tfb.RealNVP`'s
-  `shift_and_log_scale_fn`. Scales are `exp(log_scale)`, never zero, and
+  `shift_and_log_scale_fn` (the affine coupling of [2], applied to both
+  halves in turn). Scales are `exp(log_scale)`, never zero, and
 
   ```none
   log |det dy/dx| = sum(log s1) + sum(log s2)
   ```
 
-  summed over the event axes.
+  summed over the event axes. The coupling broadcasts over any leading axes;
+  the networks see them flattened into one batch axis.
 
   #### Example
 
@@ -43,7 +45,18 @@ class AffineCoupling(JointLogDet, KerasLayerBijector):
   flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.), [8]),
                                      coupling)
   log_p = flow.log_prob(flow.sample(5))   # (5,)
+  flow.log_prob(flow.sample())            # a scalar
   ```
+
+  #### References
+
+  [1]: Jan Jetze Beitler, Ivan Sosnovik and Arnold Smeulders. PIE:
+       Pseudo-Invertible Encoder. _arXiv preprint arXiv:1811.00539_, 2018.
+       https://arxiv.org/abs/1811.00539
+
+  [2]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density
+       estimation using Real NVP. In _International Conference on Learning
+       Representations_, 2017. https://arxiv.org/abs/1605.08803
   """
 
   def __init__(self, shift_and_log_scale_fn1, shift_and_log_scale_fn2,
@@ -54,8 +67,15 @@ class AffineCoupling(JointLogDet, KerasLayerBijector):
       shift_and_log_scale_fn1: callable `x2 -> (shift, log_scale)` for `x1`.
       shift_and_log_scale_fn2: callable `y1 -> (shift, log_scale)` for `x2`.
       event_ndims: 3 for NHWC images, 1 for flat vectors.
-      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      validate_args: Python `bool`: also check, at run time, sizes that are
+        unknown when the graph is built.
       name: Python `str` name of the bijector.
+
+    Raises:
+      ValueError: on inputs with fewer than `event_ndims` axes or an odd
+        size of the last axis, whenever that is known statically.
+      tf.errors.InvalidArgumentError: with `validate_args=True`, on an odd
+        last axis that is known only at run time.
     """
     parameters = dict(locals())
     with tf.name_scope(name) as name:

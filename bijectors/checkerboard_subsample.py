@@ -35,11 +35,11 @@ class CheckerboardSubsample(KerasLayerBijector):
   """2x2 checkerboard subsampling of NHWC images: (H, W, C) -> (H/2, W/2, 4C).
 
   The four spatially shifted checkerboard patterns of the input are moved into
-  four groups of channels (i-RevNet/RealNVP "squeeze"). It is a permutation,
-  so the log-determinant is 0.
+  four groups of channels (the "squeeze" of [2] and [3]). It is a
+  permutation, so the log-determinant is 0. Any leading axes broadcast.
 
-  With `preserve_streams=True` (the generative-RevNet variant, Fig. 2 of that
-  paper), the channels are first split into the two streams `[x1, x2]` that a
+  With `preserve_streams=True` (the generative-RevNet variant, Fig. 2 of
+  [1]), the channels are first split into the two streams `[x1, x2]` that a
   coupling block sees, and each stream is subsampled on its own:
   `[squeeze(x1), squeeze(x2)]`. Then both halves of every later tensor cover
   the whole image. With `preserve_streams=False` all channels are squeezed
@@ -54,10 +54,41 @@ class CheckerboardSubsample(KerasLayerBijector):
   sub.forward(tf.reshape(tf.range(16.), [1, 4, 4, 1]))[0, :, :, 0]
   # [[0., 2.], [8., 10.]]: the even rows and even columns
   ```
+
+  #### References
+
+  [1]: Robin Tibor Schirrmeister, Patryk Chrabąszcz, Frank Hutter and Tonio
+       Ball. Training Generative Reversible Networks. _arXiv preprint
+       arXiv:1806.01610_, 2018. https://arxiv.org/abs/1806.01610
+
+  [2]: Jörn-Henrik Jacobsen, Arnold Smeulders and Edouard Oyallon.
+       i-RevNet: Deep Invertible Networks. In _International Conference on
+       Learning Representations_, 2018. https://arxiv.org/abs/1802.07088
+
+  [3]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density
+       estimation using Real NVP. In _International Conference on Learning
+       Representations_, 2017. https://arxiv.org/abs/1605.08803
   """
 
   def __init__(self, preserve_streams=True, validate_args=False,
                name='checkerboard_subsample'):
+    """Builds the subsampling.
+
+    Args:
+      preserve_streams: Python `bool`: subsample the two channel halves (the
+        coupling streams) separately.
+      validate_args: Python `bool`: also check, at run time, sizes that are
+        unknown when the graph is built.
+      name: Python `str` name of the bijector.
+
+    Raises:
+      ValueError: when called on fewer than 3 axes, an odd height or width,
+        an odd channel count with `preserve_streams`, or (inverse) a channel
+        count that is not a multiple of 8 (4 without `preserve_streams`),
+        whenever that is known statically.
+      tf.errors.InvalidArgumentError: with `validate_args=True`, on those
+        sizes when they are known only at run time.
+    """
     parameters = dict(locals())
     with tf.name_scope(name) as name:
       self._preserve_streams = preserve_streams

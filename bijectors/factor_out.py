@@ -16,12 +16,13 @@ class FactorOut(JointLogDet, tfb.Bijector):
   """Applies `inner` to the first `num_keep` entries of the last axis only and
   returns one flat vector: `[flatten(inner(z)), flatten(r)]`.
 
-  This is the multi-scale step of RealNVP and of PIE (Fig. 3c, Eq. 15): after
+  This is the multi-scale step of [1] and of PIE ([2], Fig. 3c, Eq. 15): after
   a `Split`, the factored-out part `r` leaves the flow, and only `z` is
   transformed by the following blocks, which may change its shape (a
   `CheckerboardSubsample`, a `tfb.Reshape`). Putting `z` first keeps the
   innermost code at the front of the final vector, so `u[..., :d]` is PIE's
-  `z`. The log-determinant is `inner`'s, evaluated on `z`.
+  `z`. The log-determinant is `inner`'s, evaluated on `z`. Any leading axes
+  broadcast, as far as `inner` broadcasts.
 
   #### Example
 
@@ -31,7 +32,18 @@ class FactorOut(JointLogDet, tfb.Bijector):
   tfb = tfp.bijectors
   step = FactorOut(tfb.Scale(2.), num_keep=2, event_shape=[4, 4, 3])
   step.forward(tf.ones([1, 4, 4, 3])).shape   # (1, 48)
+  step.forward(tf.ones([4, 4, 3])).shape      # (48,)
   ```
+
+  #### References
+
+  [1]: Laurent Dinh, Jascha Sohl-Dickstein and Samy Bengio. Density
+       estimation using Real NVP. In _International Conference on Learning
+       Representations_, 2017. https://arxiv.org/abs/1605.08803
+
+  [2]: Jan Jetze Beitler, Ivan Sosnovik and Arnold Smeulders. PIE:
+       Pseudo-Invertible Encoder. _arXiv preprint arXiv:1811.00539_, 2018.
+       https://arxiv.org/abs/1811.00539
   """
 
   def __init__(self, inner, num_keep, event_shape, validate_args=False,
@@ -43,8 +55,17 @@ class FactorOut(JointLogDet, tfb.Bijector):
         `event_shape[:-1] + [num_keep]`.
       num_keep: Python `int`, how many entries of the last axis are kept.
       event_shape: the static input event shape (a list of Python `int`s).
-      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      validate_args: Python `bool`: also check, at run time, event sizes
+        that are unknown when the graph is built.
       name: Python `str` name of the bijector.
+
+    Raises:
+      ValueError: if `num_keep` is not in (0, `event_shape[-1]`); when
+        called, on an input whose event shape is not `event_shape` (an
+        output whose last axis is not the flattened size), whenever that is
+        known statically.
+      tf.errors.InvalidArgumentError: with `validate_args=True`, on such
+        sizes when they are known only at run time.
     """
     parameters = dict(locals())
     event_shape = [int(n) for n in event_shape]

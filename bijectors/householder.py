@@ -32,7 +32,7 @@ class _ReflectionVectors(keras.layers.Layer):
 
 
 class Householder(KerasLayerBijector):
-  """Product of Householder reflections acting on the last axis (PIE, Eq. 19).
+  """Product of Householder reflections acting on the last axis ([1], Eq. 19).
 
   ```none
   H(v) = I - 2 v v^T / (v^T v),      y = H(v_K) ... H(v_1) x
@@ -42,7 +42,15 @@ class Householder(KerasLayerBijector):
   reflections in reverse order and the log-determinant is 0. On NHWC images
   this is an invertible 1x1 convolution (the same orthogonal matrix at every
   pixel); on flat vectors it is an invertible linear map. The vectors are
-  trainable and need not be normalized.
+  trainable and need not be normalized; a zero vector has no reflection
+  (`validate_args=True` checks for one at every call). Any leading axes
+  broadcast.
+
+  Not `tfb.Householder`: TFP's bijector of that name is one reflection about a
+  given unit vector, with no variables of its own. This one is PIE's
+  invertible 1x1 convolution: `num_reflections` trainable, unnormalized
+  vectors multiplied together, so that K reflections of `channels`-vectors
+  parameterize an orthogonal matrix of the channels.
 
   #### Example
 
@@ -55,6 +63,12 @@ class Householder(KerasLayerBijector):
   flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.), [4]), mix)
   flow.log_prob(flow.sample(2))    # equals the base log-density: |det| = 1
   ```
+
+  #### References
+
+  [1]: Jan Jetze Beitler, Ivan Sosnovik and Arnold Smeulders. PIE:
+       Pseudo-Invertible Encoder. _arXiv preprint arXiv:1811.00539_, 2018.
+       https://arxiv.org/abs/1811.00539
   """
 
   def __init__(self, channels, num_reflections=3, dtype=tf.float32,
@@ -65,8 +79,16 @@ class Householder(KerasLayerBijector):
       channels: Python `int`, the size of the last axis.
       num_reflections: Python `int`, how many reflections to multiply.
       dtype: dtype of the reflection vectors (and of the inputs).
-      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      validate_args: Python `bool`: also check, at every call, that no
+        reflection vector is zero, and sizes unknown when the graph is built.
       name: Python `str` name of the bijector.
+
+    Raises:
+      ValueError: if `channels` or `num_reflections` is not positive; when
+        called, on a scalar or on a last axis of another size than
+        `channels`, whenever that is known statically.
+      tf.errors.InvalidArgumentError: with `validate_args=True`, on a zero
+        reflection vector or a wrong channel count known only at run time.
     """
     parameters = dict(locals())
     if channels < 1 or num_reflections < 1:

@@ -13,7 +13,7 @@ __all__ = ['Split']
 
 class Split(KerasLayerBijector):
   """Keeps `z`, the first `num_keep` entries of the last axis, and standardizes
-  the rest (PIE, Eq. 12 and Eq. 20).
+  the rest ([1], Eq. 12 and Eq. 20).
 
   PIE models the dropped part `r` as `N(r | g(z), eps^2 I)`. This bijector
   writes that density as a standard normal on `r' = (r - g(z)) / eps`:
@@ -27,7 +27,15 @@ class Split(KerasLayerBijector):
   so a standard-normal base distribution on the output turns
   `log N(r' | 0, I) - dim(r) log eps` into `log N(r | g(z), eps^2 I)`, the
   second term of Eq. 17. Decoding with `r' = 0` gives the pseudo-inverse
-  `F^-1([z, g(z)])` of Eq. 4. `g_fn=None` means `g = 0`.
+  `F^-1([z, g(z)])` of Eq. 4. `g_fn=None` means `g = 0`. Any leading axes
+  broadcast; `g_fn` sees them flattened into one batch axis.
+
+  Not `tfb.Split`: TFP's bijector of that name cuts a tensor into a list of
+  tensors (a multipart bijector) and changes no values. This one keeps a
+  single tensor and standardizes its dropped part, so that the log-density of
+  the dimensions it drops is part of the flow's `log_prob`; it is meant to be
+  followed by a `FactorOut`, which leaves the dropped part out of the blocks
+  that come after.
 
   #### Example
 
@@ -41,6 +49,12 @@ class Split(KerasLayerBijector):
                                      tfp.bijectors.Invert(split))
   x = flow.sample(3)                              # dims 2..5 have std 0.1
   ```
+
+  #### References
+
+  [1]: Jan Jetze Beitler, Ivan Sosnovik and Arnold Smeulders. PIE:
+       Pseudo-Invertible Encoder. _arXiv preprint arXiv:1811.00539_, 2018.
+       https://arxiv.org/abs/1811.00539
   """
 
   def __init__(self, num_keep, g_fn=None, epsilon=1.0, event_ndims=1,
@@ -52,12 +66,21 @@ class Split(KerasLayerBijector):
         kept as `z`.
       g_fn: callable mapping `z` to the mean of `r` (same shape as `r`), or
         `None` for 0.
-      epsilon: positive float, the standard deviation `eps` of `r` around
-        `g(z)`.
+      epsilon: positive float, or a scalar tensor or `tf.Variable`, the
+        standard deviation `eps` of `r` around `g(z)`.
       event_ndims: 1 when `g_fn` sees one vector at a time, 3 when it sees
         whole NHWC images (a convolution).
-      validate_args: Python `bool`, passed to `tfb.Bijector`.
+      validate_args: Python `bool`: also check, at run time, an `epsilon`
+        that is a variable (at every call) or only known in a graph, and
+        sizes unknown when the graph is built.
       name: Python `str` name of the bijector.
+
+    Raises:
+      ValueError: if `num_keep` is not a positive integer or a statically
+        known `epsilon` is not positive; when called, if the last axis has
+        no more than `num_keep` entries (whenever that is known statically).
+      tf.errors.InvalidArgumentError: with `validate_args=True`, on an
+        `epsilon` or a last axis that breaks those rules at run time.
     """
     parameters = dict(locals())
     if not isinstance(num_keep, numbers.Integral) or num_keep < 1:
