@@ -29,7 +29,8 @@ def _rules(equals, multiple_of, greater_than):
   if multiple_of == 2:
     yield (lambda n: n % 2 == 0), 'must be even'
   elif multiple_of is not None:
-    yield (lambda n: n % multiple_of == 0), f'must be a multiple of {multiple_of}'
+    yield ((lambda n: n % multiple_of == 0),
+           f'must be a multiple of {multiple_of}')
   if greater_than is not None:
     yield (lambda n: n > greater_than), f'must be greater than {greater_than}'
 

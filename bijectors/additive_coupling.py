@@ -99,7 +99,8 @@ class AdditiveCoupling(KerasLayerBijector):
   def _halves(self, x):
     _shapes.check_rank(x, self.forward_min_event_ndims, self.name, 'inputs')
     x = _shapes.with_assertions(x, _shapes.check_axis(
-        x, -1, self.name, 'the channel count', self.validate_args, multiple_of=2))
+        x, -1, self.name, 'the channel count', self.validate_args,
+        multiple_of=2))
     return tf.split(x, 2, axis=-1)
 
   def _forward(self, x):

@@ -50,7 +50,8 @@ def test_couplings_reject_odd_channels(bijector):
 
 
 def test_couplings_reject_fewer_axes_than_their_event():
-  with pytest.raises(ValueError, match=r'at least 3 axes .* got shape \[4, 2\]'):
+  with pytest.raises(ValueError,
+                     match=r'at least 3 axes .* got shape \[4, 2\]'):
     _coupling().forward(tf.zeros([4, 2]))
   with pytest.raises(ValueError, match=r'at least 1 axis .* got shape \[\]'):
     _coupling(event_ndims=1).forward(tf.zeros([]))

@@ -40,7 +40,8 @@ def _readme_section(title):
 
 
 def _readme_examples():
-  for title in ('Bijectors', 'Using the bijectors in your own TFP distribution'):
+  for title in ('Bijectors',
+                'Using the bijectors in your own TFP distribution'):
     for i, block in enumerate(_python_blocks(_readme_section(title))):
       yield pytest.param(block, id=f'README {title}-{i}')
 
