@@ -14,8 +14,11 @@ scalars).
 import json
 import os
 import sys
+import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from official import cli  # pylint: disable=g-import-not-at-top
+
+cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
@@ -38,11 +41,29 @@ def _define_flags():
       'checked against the bundled probe features). FID is computed when '
       'given.')
   flags.DEFINE_integer('seed', 0, 'Seed of the samples.')
+  flags.DEFINE_float(
+      'temperature', 1.0, 'Multiplies the prior\'s std for the samples of '
+      'sharpness, FID and the sample figures (PIE Fig. 7c uses 0.5; PIE '
+      'always also draws samples_std1.png and samples_std0.5.png).')
 
 
-def _batched(fn, count, batch=500):
-  return np.concatenate([np.asarray(fn(min(batch, count - start), start))
-                         for start in range(0, count, batch)])
+def _progress(stage, done, total, began):
+  """One line on stderr: the stage, how far it is, and its ETA."""
+  elapsed = time.time() - began
+  eta = elapsed / done * (total - done) if done else float('nan')
+  print(f'{stage}: {done:,}/{total:,} images, {elapsed:.0f} s'
+        + (f', ETA {eta:.0f} s' if done < total else ''),
+        file=sys.stderr, flush=True)
+
+
+def _batched(fn, count, stage, batch=500):
+  """`fn(n, start)` over `count` items in batches, concatenated, with
+  progress lines for `stage`."""
+  began, parts = time.time(), []
+  for start in range(0, count, batch):
+    parts.append(np.asarray(fn(min(batch, count - start), start)))
+    _progress(stage, start + len(parts[-1]), count, began)
+  return np.concatenate(parts)
 
 
 def _interpolations(model, x, restricted, steps=10):
@@ -67,7 +88,7 @@ def _traversal(model, base, dims, scales, steps=7):
   return np.concatenate(rows).astype(np.float32)
 
 
-def figures(model, images, labels, out_dir, seed):
+def figures(model, images, labels, out_dir, seed, temperature=1.0):
   """Writes the figures; returns their file names."""
   from official.visualize import save_image_grid  # pylint: disable=g-import-not-at-top
   written = {}
@@ -84,8 +105,8 @@ def figures(model, images, labels, out_dir, seed):
   save('interpolations_restricted.png', _interpolations(model, pairs, True))
   save('interpolations_full.png', _interpolations(model, pairs, False))
   if hasattr(model, 'log_prob'):  # PIE
-    save('samples_std1.png', model.sample(100, std=1.0, seed=seed))
-    save('samples_std0.5.png', model.sample(100, std=0.5, seed=seed))
+    save('samples_std1.png', model.sample(100, seed=seed))
+    save('samples_std0.5.png', model.sample(100, seed=seed, temperature=0.5))
     dims = list(range(min(5, model.latent_size)))
     base = np.zeros((1, model.latent_size), np.float32)
     save('traversals.png', model.decode(_traversal(
@@ -94,14 +115,14 @@ def figures(model, images, labels, out_dir, seed):
     classes = model.config.num_classes
     labels_grid = np.repeat(np.arange(classes), 10)
     save('class_samples.png', model.sample(len(labels_grid), labels_grid,
-                                           seed=seed))
+                                           seed=seed, temperature=temperature))
     stds = model.class_stds.numpy()
     dims = np.argsort(-stds.mean(axis=0))[:3]
     save('traversals.png', model.decode_full(_traversal(
         model, model.class_means.numpy(), dims, stds.mean(axis=0))),
          columns=7)
   else:  # AAE RevNet: standard normal on the prior dims
-    save('samples.png', model.sample(100, seed=seed))
+    save('samples.png', model.sample(100, seed=seed, temperature=temperature))
     rng = np.random.default_rng(seed)
     dims = rng.choice(model.config.num_prior_dims, 5, replace=False)
     base = model.encode(x[:2]).numpy()
@@ -112,7 +133,7 @@ def figures(model, images, labels, out_dir, seed):
 
 
 def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
-             seed=0):
+             seed=0, temperature=1.0):
   """Computes metrics and figures of the run in `model_dir`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import run_dir  # pylint: disable=g-import-not-at-top
@@ -122,18 +143,18 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   info = run_dir.read_experiment_info(experiment, model_dir)
   model = run_dir.restore_model(experiment, model_dir)
   spec = pipelines.InputSpec(info['dataset'], info.get('data_dir'), 'test')
+  print(f'reading {num_test:,} test images of {spec.dataset}',
+        file=sys.stderr, flush=True)
   images, labels = next(iter(pipelines.make_dataset_fn(
       spec, seed, num_test)(None).take(1)))
   images, labels = images.numpy(), labels.numpy()
   out_dir = os.path.join(model_dir, 'eval')
   os.makedirs(out_dir, exist_ok=True)
 
-  if hasattr(model, 'log_prob'):
-    draw = lambda n, i: model.sample(n, std=1.0, seed=seed + i)
-  else:
-    draw = lambda n, i: model.sample(n, seed=seed + i)
-  samples = _batched(draw, num_samples)
-  results = {'experiment': experiment, 'num_samples': num_samples,
+  samples = _batched(lambda n, i: model.sample(
+      n, seed=seed + i, temperature=temperature), num_samples, 'sampling')
+  results = {'experiment': experiment, 'split': 'test', 'seed': seed, 'num_samples': num_samples,
+             'sample_temperature': temperature,
              'num_test_images': len(images),
              'sharpness_samples': metrics.sharpness(samples)[0],
              'sharpness_test_images': metrics.sharpness(images)[0],
@@ -143,13 +164,16 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
     results['test_bits_per_dim'] = float(np.mean(_batched(
         lambda n, i: model.bits_per_dim(tf.constant(
             np.round(images[i:i + n] * 255.)), tf.random.stateless_uniform(
-                (n,) + model.image_shape, [seed, i])), len(images))))
+                (n,) + model.image_shape, [seed, i])), len(images),
+        'test bits/dim')))
   if getattr(model.config, 'num_classes', 0):
     results.update(metrics.latent_usage(model.class_stds.numpy(), 0.1))
     codes = _batched(lambda n, i: model.encode_full(images[i:i + n]),
-                     len(images))
+                     len(images), 'encoding the test images')
     results.update(metrics.code_usage(codes, labels, 0.1))
   if inception:
+    print('FID: Inception features of the test images and the samples',
+          file=sys.stderr, flush=True)
     extractor = fid.InceptionExtractor.from_source(inception)
     stats_path = os.path.join(out_dir, f'fid_stats_{spec.dataset}_test_'
                               f'{len(images)}.npz')
@@ -160,7 +184,9 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
       fid.save_statistics(stats_path, data_stats)
     results['fid'] = fid.frechet_distance(
         fid.statistics(extractor(samples * 255.)), data_stats)
-  results['figures'] = figures(model, images, labels, out_dir, seed)
+  print('figures', file=sys.stderr, flush=True)
+  results['figures'] = figures(model, images, labels, out_dir, seed,
+                               temperature)
   curves = run_dir.read_scalars(model_dir, 'used_dims/class_')
   if curves:
     from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
@@ -177,12 +203,11 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  for name in ('experiment', 'model_dir'):
-    if not FLAGS[name].value:
-      raise app.UsageError(f'--{name} is required')
+  cli.require(FLAGS, 'experiment', 'model_dir')
   try:
     results = evaluate(FLAGS.experiment, FLAGS.model_dir, FLAGS.num_samples,
-                       FLAGS.num_test, FLAGS.inception, FLAGS.seed)
+                       FLAGS.num_test, FLAGS.inception, FLAGS.seed,
+                       FLAGS.temperature)
   except (ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

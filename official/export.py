@@ -18,10 +18,13 @@ writes `exports/pie_mnist/1/` with the signatures
 Serving needs TensorFlow only: no Python code of this project, no POT.
 """
 
+import functools
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from official import cli  # pylint: disable=g-import-not-at-top
+
+cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
@@ -42,9 +45,88 @@ class ExportError(ValueError):
   """The export's target exists."""
 
 
+def _exported_variables(model):
+  """The model's `tf.Variable`s in a fixed order: the flow's, then the rest.
+
+  Track the tf.Variables behind the weights, not the Keras variables: Keras
+  exports each of those as a second copy that only TF2's loader links to the
+  graphs, so TF Serving would run them on unrestored variables.
+  """
+  found = {id(v): v for v in model.flow.variables}
+  for weight in model.weights:
+    value = getattr(weight, 'value', weight)
+    found.setdefault(id(value), value)
+  return list(found.values())
+
+
+@functools.lru_cache(maxsize=None)
+def _method_class():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  class Method(tf.Module):
+    """One exported method that holds the model's variables itself.
+
+    A loaded SavedModel's functions refer to their variables weakly, so
+    `tf.saved_model.load(path).sample(...)` would fail once the loaded root,
+    which nothing holds, is collected. Loaded, this object is callable (its
+    `__call__` child) and keeps the variables alive while it is called.
+    """
+
+    def __init__(self, function, input_signatures, variables):
+      super().__init__()
+      self.variables_in_use = variables
+      self.__call__ = function
+      self._input_signatures = input_signatures
+
+    def __call__(self, *args, **kwargs):  # before export; loaded, the child
+      return self.__dict__['__call__'](*args, **kwargs)
+
+    def _trackable_children(self, save_type='checkpoint', **kwargs):
+      # Traced here, inside `tf.saved_model.save`: a function traced before
+      # it is traced again there, and the SavedModel would hold both copies
+      # of every graph it calls.
+      if save_type == 'savedmodel':
+        for specs in self._input_signatures:
+          self.__dict__['__call__'].get_concrete_function(*specs)
+      return super()._trackable_children(save_type, **kwargs)
+
+  return Method
+
+
+def _shape_checked(tensor, spec):
+  """`tensor` with `spec`'s shape, or an error that names the shape wanted.
+
+  The reshape sits in a branch that runs only on a matching shape: a loaded
+  method called with another shape would otherwise fail in TensorFlow's
+  shape inference, before the check could say what is wrong.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  expected = list(spec.shape[1:])
+  shape = tf.shape(tensor)
+  matches = tf.cond(
+      tf.equal(tf.size(shape), len(expected) + 1),
+      lambda: tf.reduce_all(tf.equal(shape[1:], expected)),
+      lambda: tf.constant(False))
+  message = f'{spec.name} must have shape (N, {", ".join(map(str, expected))})'
+
+  def reject():
+    with tf.control_dependencies([tf.debugging.Assert(
+        False, [message + ', got', shape], summarize=8)]):
+      return tf.zeros([0] + expected, tensor.dtype)
+
+  return tf.cond(matches, lambda: tf.reshape(tensor, [-1] + expected), reject)
+
+
 def serving_module(model):
-  """A `tf.Module` with the model's variables and one `tf.function` per
-  signature."""
+  """A `tf.Module` with the model's variables, one callable method per
+  endpoint, and the serving signatures.
+
+  The methods take inputs of any shape and check it themselves, so that a
+  wrong one gets the documented message; `sample` and `sample_class` take an
+  optional `temperature` (the prior's std is multiplied by it). TF Serving
+  signatures have no optional inputs, so `sample_with_temperature` (and
+  `sample_class_with_temperature`) serve it there.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   dtype = model.compute_dtype
   image_spec = tf.TensorSpec((None,) + model.image_shape, dtype,
@@ -52,99 +134,125 @@ def serving_module(model):
   latent = getattr(model, 'latent_size', None) or model.config.num_prior_dims
   code_spec = tf.TensorSpec((None, latent), dtype, name='codes')
   full_code_spec = tf.TensorSpec((None, model.code_size), dtype, name='codes')
+  seed_spec = tf.TensorSpec((), tf.int64, name='seed')
+  temperature_spec = tf.TensorSpec((), dtype, name='temperature')
   module = tf.Module()
-  # Track the tf.Variables behind the weights, not the Keras variables: Keras
-  # exports each of those as a second copy that only TF2's loader links to the
-  # graphs, so TF Serving would run them on unrestored variables.
-  variables = {id(v): v for v in model.flow.variables}
-  for weight in model.weights:
-    value = getattr(weight, 'value', weight)
-    variables.setdefault(id(value), value)
-  module.weights = list(variables.values())
-  shaped = tf.ensure_shape
+  module.weights = _exported_variables(model)
+  method = _method_class()
 
-  def checked(tensor, spec):
-    # Loaded signatures may run on a mismatched shape: refuse it by name.
-    expected = [d for d in spec.shape[1:]]
-    with tf.control_dependencies([tf.debugging.assert_equal(
-        tf.shape(tensor)[1:], expected,
-        message=f'{spec.name} must have shape (N, '
-                f'{", ".join(map(str, expected))})')]):
-      return tf.identity(tensor)
-
-  # The flow is traced once each way; every signature calls these two, so
-  # the SavedModel holds one copy of each graph.
+  # The flow is traced once each way (and PIE's log-likelihood once); every
+  # endpoint calls these, so the SavedModel holds one copy of each graph.
   to_codes = tf.function(model.encode_full, input_signature=[image_spec])
   to_images = tf.function(model.decode_full, input_signature=[full_code_spec])
-  seed_spec = tf.TensorSpec((), tf.int64, name='seed')
 
-  module.encode = tf.function(
-      lambda images: {'codes': shaped(model.restrict(to_codes(
-          checked(images, image_spec))), (None, latent))},
-      input_signature=[image_spec])
-  module.encode_full = tf.function(
-      lambda images: {'codes': to_codes(checked(images, image_spec))},
-      input_signature=[image_spec])
-  module.decode = tf.function(
-      lambda codes: {'images': to_images(model.extend(checked(codes,
-                                                              code_spec)))},
-      input_signature=[code_spec])
-  module.decode_full = tf.function(
-      lambda codes: {'images': to_images(checked(codes, full_code_spec))},
-      input_signature=[full_code_spec])
-  module.sample = tf.function(
-      lambda num_samples, seed: {'images': to_images(model.sample_codes(
-          num_samples, seed=seed))},
-      input_signature=[tf.TensorSpec((), tf.int32, name='num_samples'),
-                       seed_spec])
-  signatures = {'serving_default': module.encode, 'encode': module.encode,
-                'encode_full': module.encode_full, 'decode': module.decode,
-                'decode_full': module.decode_full, 'sample': module.sample}
+  def any_shape(spec):  # images and codes: checked by `_shape_checked`
+    if spec.shape.rank < 2:
+      return spec
+    return tf.TensorSpec(None, spec.dtype, name=spec.name)
+
+  def add(name, function, specs, optional=()):
+    """`function` as the method `name` (inputs of any shape, `optional`
+    inputs optional) and as the signature `name` (the documented shapes)."""
+    method_specs = [[any_shape(s) for s in specs]]
+    if optional:
+      method_specs.append(method_specs[0] + list(optional))
+    setattr(module, name, method(tf.function(function), method_specs,
+                                 module.weights))
+    signatures[name] = tf.function(function, input_signature=specs)
+    if optional:
+      signatures[f'{name}_with_temperature'] = tf.function(
+          function, input_signature=specs + list(optional))
+
+  signatures = {}
+  add('encode', lambda images: {'codes': tf.ensure_shape(
+      model.restrict(to_codes(_shape_checked(images, image_spec))),
+      (None, latent))}, [image_spec])
+  signatures['serving_default'] = signatures['encode']
+  add('encode_full', lambda images: {
+      'codes': to_codes(_shape_checked(images, image_spec))}, [image_spec])
+  add('decode', lambda codes: {'images': to_images(model.extend(
+      _shape_checked(codes, code_spec)))}, [code_spec])
+  add('decode_full', lambda codes: {
+      'images': to_images(_shape_checked(codes, full_code_spec))},
+      [full_code_spec])
+
+  def sample(num_samples, seed, temperature=1.0):
+    return {'images': to_images(model.sample_codes(
+        num_samples, seed=seed, temperature=temperature))}
+
+  sample_specs = [tf.TensorSpec((), tf.int32, name='num_samples'), seed_spec]
+  add('sample', sample, sample_specs, [temperature_spec])
   classes = getattr(model.config, 'num_classes', 0)
   if classes:
-    def sample_class(labels, seed):
+    def sample_class(labels, seed, temperature=1.0):
       message = f'labels must be in 0..{classes - 1}'
       with tf.control_dependencies([
           tf.debugging.assert_non_negative(labels, message=message),
           tf.debugging.assert_less(labels, classes, message=message)]):
         labels = tf.identity(labels)
       return {'images': to_images(model.sample_codes(
-          tf.shape(labels)[0], labels, seed=seed))}
-    module.sample_class = tf.function(
-        sample_class, input_signature=[
-            tf.TensorSpec((None,), tf.int32, name='labels'), seed_spec])
-    signatures['sample_class'] = module.sample_class
+          tf.shape(labels)[0], labels, seed=seed, temperature=temperature))}
+    class_specs = [tf.TensorSpec((None,), tf.int32, name='labels'), seed_spec]
+    add('sample_class', sample_class, class_specs, [temperature_spec])
+    add('class_gaussians', lambda: {'means': tf.convert_to_tensor(
+        model.class_means), 'stds': tf.convert_to_tensor(model.class_stds)},
+        [])
   if hasattr(model, 'log_prob'):
-    module.log_prob = tf.function(
-        lambda images: {'log_prob': model.log_prob(checked(images,
-                                                           image_spec))},
-        input_signature=[image_spec])
-    signatures['log_prob'] = module.log_prob
+    to_log_prob = tf.function(model.log_prob, input_signature=[image_spec])
+    add('log_prob', lambda images: {'log_prob': to_log_prob(
+        _shape_checked(images, image_spec))}, [image_spec])
   return module, signatures
 
 
-def export(experiment, model_dir, export_dir, version=1):
-  """Writes the SavedModel to EXPORT_DIR/EXPERIMENT/VERSION; returns its path."""
+def save(model, path):
+  """Writes `model` as a SavedModel with the serving signatures to `path`."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official import run_dir  # pylint: disable=g-import-not-at-top
-  model = run_dir.restore_model(experiment, model_dir)
-  path = os.path.join(export_dir, experiment, str(version))
-  if os.path.exists(path):
-    raise ExportError(f'{path} exists; choose another --version')
   module, signatures = serving_module(model)
   # Serving needs no gradients; saving them would add a graph per coupling.
   tf.saved_model.save(module, path, signatures=signatures,
                       options=tf.saved_model.SaveOptions(
                           experimental_custom_gradients=False))
+
+
+def restore_from_export(model, path):
+  """Assigns the weights of the SavedModel at `path`, which `save` wrote for
+  a model of the same config, to `model`.
+
+  Raises:
+    ValueError: if the export's weights do not match the model's, naming the
+      first difference.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  model.encode_full(tf.zeros((1,) + model.image_shape, model.compute_dtype))
+  ours = _exported_variables(model)
+  theirs = list(tf.saved_model.load(path).weights)
+  if len(ours) != len(theirs):
+    raise ValueError(f'{path} holds {len(theirs)} weights, the model '
+                     f'{len(ours)}: another model config')
+  for index, (mine, saved) in enumerate(zip(ours, theirs)):
+    if mine.shape != saved.shape:
+      raise ValueError(f'{path}: weight {index} ({mine.name}) has shape '
+                       f'{saved.shape.as_list()} there, '
+                       f'{mine.shape.as_list()} in the model')
+  for mine, saved in zip(ours, theirs):
+    mine.assign(saved)
+
+
+def export(experiment, model_dir, export_dir, version=1):
+  """Writes the SavedModel to EXPORT_DIR/EXPERIMENT/VERSION; returns its path."""
+  from official import run_dir  # pylint: disable=g-import-not-at-top
+  model = run_dir.restore_model(experiment, model_dir)
+  path = os.path.join(export_dir, experiment, str(version))
+  if os.path.exists(path):
+    raise ExportError(f'{path} exists; choose another --version')
+  save(model, path)
   return path
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  for name in ('experiment', 'model_dir', 'export_dir'):
-    if not FLAGS[name].value:
-      raise app.UsageError(f'--{name} is required')
+  cli.require(FLAGS, 'experiment', 'model_dir', 'export_dir')
   try:
     path = export(FLAGS.experiment, FLAGS.model_dir, FLAGS.export_dir,
                   FLAGS.version)

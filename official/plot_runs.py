@@ -12,7 +12,9 @@ shows the same).
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from official import cli  # pylint: disable=g-import-not-at-top
+
+cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
@@ -40,9 +42,8 @@ def plot_runs(model_dirs, tag, output):
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  if not _MODEL_DIR.value or not _OUTPUT.value:
-    raise app.UsageError('--model_dir (at least one) and --output are required')
+    cli.usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.require(flags.FLAGS, 'model_dir', 'output')
   try:
     print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value))
   except ValueError as e:

@@ -10,15 +10,30 @@ import json
 import os
 import sys
 
-# Quiet TensorFlow's C++ start-up lines unless the user asked for them.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from official import cli  # pylint: disable=g-import-not-at-top
+
+cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 
 from official import experiments  # pylint: disable=g-import-not-at-top
+from official import models  # pylint: disable=g-import-not-at-top
 from official.data import pipelines  # pylint: disable=g-import-not-at-top
+
+
+def _defaults(field, section='train'):
+  """'default: the experiment's, NAME VALUE, ...' for a field of its config."""
+  values = []
+  for name, experiment in sorted(experiments.EXPERIMENTS.items()):
+    config = getattr(experiment, section) if section else experiment
+    if hasattr(config, field):
+      values.append(f'{name} {getattr(config, field):,}'
+                    if isinstance(getattr(config, field), int) else
+                    f'{name} {getattr(config, field)}')
+  return f' (default: the experiment\'s: {", ".join(values)})'
+
 
 _EXPERIMENT = flags.DEFINE_enum(
     'experiment', 'pie_mnist', sorted(experiments.EXPERIMENTS),
@@ -27,25 +42,32 @@ _MODEL_DIR = flags.DEFINE_string(
     'model_dir', None, 'Directory for checkpoints, TensorBoard events, sample '
     'grids and metrics.json. An existing run there is resumed.')
 _TRAIN_STEPS = flags.DEFINE_integer(
-    'train_steps', None, 'Total training steps (default: the experiment\'s).')
+    'train_steps', None, 'Total training steps.' + _defaults('train_steps'))
 _BATCH_SIZE = flags.DEFINE_integer(
-    'batch_size', None, 'Global batch size, split evenly over the replicas.')
+    'batch_size', None, 'Global batch size, split evenly over the replicas.'
+    + _defaults('batch_size'))
 _LEARNING_RATE = flags.DEFINE_float(
-    'learning_rate', None, 'Adam learning rate of the flow.')
+    'learning_rate', None, 'Adam learning rate of the flow.'
+    + _defaults('learning_rate'))
 _CRITIC_LEARNING_RATE = flags.DEFINE_float(
-    'critic_learning_rate', None, 'Adam learning rate of the AAE adversary.')
+    'critic_learning_rate', None, 'Adam learning rate of the AAE adversary.'
+    + _defaults('critic_learning_rate', 'loss'))
 _SEED = flags.DEFINE_integer(
-    'seed', None, 'Seed of the weights, the data order and all noise.')
+    'seed', None, 'Seed of the weights, the data order and all noise.'
+    + _defaults('seed'))
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
-    'checkpoint_every', None, 'Save a checkpoint every this many steps.')
+    'checkpoint_every', None, 'Save a checkpoint every this many steps.'
+    + _defaults('checkpoint_every'))
 _LOG_EVERY = flags.DEFINE_integer(
-    'log_every', None, 'Print progress and write scalars every N steps.')
+    'log_every', None, 'Print progress and write scalars every N steps.'
+    + _defaults('log_every'))
 _IMAGE_EVERY = flags.DEFINE_integer(
-    'image_every', None, 'Write a sample grid every this many steps.')
+    'image_every', None, 'Write a sample grid every this many steps.'
+    + _defaults('image_every'))
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Data: mnist_bundled (the offline copy in the package), '
     'celeb_a_files (the official CelebA release files in --data_dir), or the '
-    'TFDS names mnist and celeb_a.')
+    'TFDS names mnist and celeb_a.' + _defaults('dataset', None))
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None, 'TFDS data directory; a folder with the four MNIST IDX '
     'files for mnist_bundled; for celeb_a_files the folder holding '
@@ -64,9 +86,11 @@ _JIT_COMPILE = flags.DEFINE_bool(
 _DETERMINISTIC = flags.DEFINE_bool(
     'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
 _EPSILON_SQ = flags.DEFINE_float(
-    'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I).')
+    'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I) (default: the '
+    f'model config\'s, {models.model_config("pie_mnist").epsilon_sq}).')
 _RECONSTRUCTION_STEPS = flags.DEFINE_integer(
-    'reconstruction_steps', None, 'AAE: steps of the reconstruction phase.')
+    'reconstruction_steps', None, 'AAE: steps of the reconstruction phase.'
+    + _defaults('reconstruction_steps', 'loss'))
 _ADVERSARIAL_STEPS = flags.DEFINE_integer(
     'adversarial_steps', None, 'AAE: steps of the adversarial phase that '
     'follow; sets --train_steps to the sum of both phases.')
@@ -76,7 +100,6 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
 
 
 def _model_overrides(model_name):
-  from official import models  # pylint: disable=g-import-not-at-top
   overrides = dict(models.parse_overrides(model_name, _MODEL_OVERRIDE.value))
   if _EPSILON_SQ.value is not None:
     if not hasattr(models.model_config(model_name), 'epsilon_sq'):
@@ -141,9 +164,8 @@ def make_strategy(name, cpu_replicas):
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  if not _MODEL_DIR.value:
-    raise app.UsageError('--model_dir is required')
+    cli.usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.require(flags.FLAGS, 'model_dir')
   logging.set_verbosity(logging.WARNING)
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

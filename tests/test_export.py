@@ -13,7 +13,9 @@ from official.run_dir import RunDirError
 from tests.conftest import train_tiny_run
 
 SIGNATURES = ['decode', 'decode_full', 'encode', 'encode_full', 'sample',
-              'serving_default']
+              'sample_with_temperature', 'serving_default']
+OT_SIGNATURES = ['class_gaussians', 'sample_class',
+                 'sample_class_with_temperature']
 
 
 @pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])
@@ -33,7 +35,7 @@ def test_layout_and_signatures_listed_by_saved_model_cli(exported):
        'show', '--dir', path, '--all'], capture_output=True, text=True,
       check=True).stdout
   expected = SIGNATURES + (['log_prob'] if name == 'pie_mnist' else
-                            ['sample_class'])
+                            OT_SIGNATURES)
   for signature in expected:
     assert f"signature_def['{signature}']" in shown
   assert "inputs['num_samples']" in shown and "outputs['images']" in shown
@@ -70,6 +72,15 @@ if 'log_prob' in s:
 if 'sample_class' in s:
   out['sample_class'] = s['sample_class'](
       labels=tf.constant([3, 3, 9]), seed=tf.constant(7, tf.int64))['images']
+  out['class_means'] = s['class_gaussians']()['means']
+# Chains of calls on a loaded object that nothing holds, as in the README.
+out['chained_sample'] = tf.saved_model.load(sys.argv[1]).sample(
+    num_samples=4, seed=7, temperature=0.5)['images']
+out['chained_codes'] = tf.saved_model.load(sys.argv[1]).encode(
+    images=images)['codes']
+if 'sample_class' in s:
+  out['chained_class'] = tf.saved_model.load(sys.argv[1]).sample_class(
+      labels=[3, 3, 9], seed=7)['images']
 np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
 """
 
@@ -97,6 +108,12 @@ def test_fresh_process_reproduces_in_memory_outputs(exported):
   else:
     np.testing.assert_allclose(out['sample_class'], model.sample(
         3, tf.constant([3, 3, 9]), seed=7), rtol=1e-4, atol=1e-5)
+    close(out['chained_class'], out['sample_class'])
+    close(out['class_means'], model.class_means)
+  close(out['chained_codes'], codes)
+  np.testing.assert_allclose(out['chained_sample'], model.sample(
+      4, seed=7, temperature=0.5), rtol=1e-4, atol=1e-5)
+  assert not np.allclose(out['chained_sample'], out['sample'], atol=1e-3)
   np.testing.assert_allclose(out['sample'], model.sample(4, seed=7),
                              rtol=1e-4, atol=1e-5)
   # Eager calls agree too, up to float32 reordering.
@@ -113,6 +130,12 @@ def test_wrongly_shaped_input_is_rejected(exported):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r'codes must have shape \(N, '):
     loaded.signatures['decode_full'](codes=tf.zeros([2, 5]))
+  # The loaded object's own methods take any shape and say which one fits.
+  for shape in ([2, 28, 28], [2, 30, 30, 1], [5]):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r'images must have shape \(N, 28, 28, 1\), '
+                       r'got\] \[' + ' '.join(map(str, shape))):
+      loaded.encode(images=tf.zeros(shape))
   if 'sample_class' in loaded.signatures:
     for labels in ([0, 10], [-1]):
       with pytest.raises(tf.errors.InvalidArgumentError,

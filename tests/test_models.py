@@ -101,7 +101,7 @@ def test_pie_architecture_and_round_trips(pie):
   z = tf.random.normal((6, 10), seed=6)
   np.testing.assert_allclose(pie.encode(tf.constant(pie.decode(z).numpy())),
                              z, atol=1e-4)
-  assert pie.sample(4, std=0.5, seed=1).shape == (4, 28, 28, 1)
+  assert pie.sample(4, seed=1, temperature=0.5).shape == (4, 28, 28, 1)
 
 
 def test_pie_log_prob_is_base_density_plus_log_det(pie):

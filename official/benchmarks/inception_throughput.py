@@ -11,7 +11,9 @@ import json
 import os
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+from official import cli  # pylint: disable=g-import-not-at-top
+
+cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top

@@ -141,9 +141,10 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
     z = self._check_codes(z, self.latent_size, 'latent codes')
     return tf.pad(z, [[0, 0], [0, self.code_size - self.latent_size]])
 
-  def sample_codes(self, n, std=1.0, seed=None):
-    """Codes [z, 0] with z ~ N(0, std^2 I) (the paper also uses std 0.5)."""
-    return self.extend(std * base.standard_normal(
+  def sample_codes(self, n, seed=None, temperature=1.0):
+    """Codes [z, 0] with z ~ N(0, temperature^2 I) (the paper's Fig. 7c
+    uses 0.5)."""
+    return self.extend(temperature * base.standard_normal(
         (n, self.latent_size), seed, self.compute_dtype))
 
   def log_prob(self, x):

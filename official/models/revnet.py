@@ -149,18 +149,19 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     placement = tf.one_hot(self.prior_dims, self.code_size, dtype=z.dtype)
     return tf.matmul(z, placement)
 
-  def sample_codes(self, n, labels=None, seed=None):
+  def sample_codes(self, n, labels=None, seed=None, temperature=1.0):
     """Codes of `n` prior draws: N(0, I) on the prior dimensions, or, for a
-    class-conditional model, the Gaussians of `labels` (default: 0, 1, ...)."""
+    class-conditional model, the Gaussians of `labels` (default: 0, 1, ...).
+    `temperature` multiplies the prior's standard deviations."""
     if not self.config.num_classes:
-      return self.extend(base.standard_normal(
+      return self.extend(temperature * base.standard_normal(
           (n, self.config.num_prior_dims), seed, self.compute_dtype))
     if labels is None:
       labels = tf.range(n) % self.config.num_classes
     noise = base.standard_normal((n, self.code_size), seed, self.compute_dtype)
     means = tf.gather(self.class_means, labels)
     stds = tf.gather(self.class_stds, labels)
-    return means + stds * noise
+    return means + temperature * stds * noise
 
   def set_prior_dims_from_codes(self, codes):
     """Chooses the prior dimensions as those of largest std over `codes`, the
