@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test clean
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
+# The pins, the test tools, and this project itself (editable), so that
+# scripts in any folder import it from .venv.
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # Under 5 minutes of PIE on the bundled MNIST (2-core CPU); run it again to
@@ -19,8 +22,9 @@ demo: $(VENV)/.installed
 	  --batch_size=64 --train_steps=800 --jit_compile \
 	  --log_every=100 --image_every=200 --checkpoint_every=200
 
+# Two workers, each test file on one of them (module fixtures are built once).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

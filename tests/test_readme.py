@@ -1,0 +1,197 @@
+"""The README as a new user copies it: every Python block and every
+`python -m official...` command runs as written, from a folder outside the
+checkout, against the installed package (`make` installs it, editable).
+
+Blocks that train take smaller step counts; commands that train, evaluate or
+export run on a tiny PIE run. The other commands (the OT and CelebA
+recipes, multi-worker, the benchmarks) are checked against the flags their
+program defines. Not run: `make` (CI runs `make test`; the demo is one of the
+training commands), `pip install .` (tests/test_install.py), and TF Serving's
+`docker` and `curl` (no server here; tests/test_export.py covers the
+SavedModel with `saved_model_cli`).
+"""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import official
+from tests.conftest import REPO
+
+_README = os.path.join(REPO, 'README.md')
+# Smaller counts for what trains or evaluates; absl keeps a flag's last value.
+_SHORTER_BLOCKS = {'num_steps=150': 'num_steps=3'}
+_SMALL_RUN = ['--train_steps=2', '--batch_size=8', '--log_every=1',
+              '--checkpoint_every=2', '--image_every=1000']
+_SMALL_EVAL = ['--num_test=40', '--num_samples=40']
+_PRELUDE = ('import tensorflow as tf, tensorflow_probability as tfp\n'
+            'tfb, tfd = tfp.bijectors, tfp.distributions\n')
+
+_RUN_BLOCKS = r'''
+import json, sys, traceback
+results = []
+for block in json.load(open(sys.argv[1])):
+  try:
+    exec(compile(block, '<README block>', 'exec'), {})
+    results.append(None)
+  except BaseException:
+    results.append(traceback.format_exc(limit=-3))
+import bijectors
+results.append(bijectors.__file__)
+json.dump(results, open(sys.argv[2], 'w'))
+'''
+
+
+def _readme():
+  with open(_README, encoding='utf-8') as f:
+    return f.read()
+
+
+def _blocks(language):
+  return re.findall(rf'```{language}\n(.*?)```', _readme(), re.S)
+
+
+def _commands():
+  """Each shell command of the README, continuation lines joined and
+  comments and optional `[...]` flags dropped."""
+  commands = []
+  for block in _blocks('sh'):
+    for command in re.sub(r'\\\n\s*', ' ', block).splitlines():
+      command = re.sub(r'\s+#.*$', '', command).strip()
+      command = re.sub(r'\[[^\]]*\]', '', command).strip()
+      if command and not command.startswith('#'):
+        commands.append(command)
+  return commands
+
+
+def _environment():
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  env['TF_CPP_MIN_LOG_LEVEL'] = '3'
+  return env
+
+
+@pytest.fixture(scope='module')
+def python_blocks(tmp_path_factory):
+  """Runs every Python block in one fresh process from another folder."""
+  folder = tmp_path_factory.mktemp('reader')
+  os.symlink(os.path.join(REPO, 'pretrained'), folder / 'pretrained')
+  blocks = _blocks('python')
+  for long, short in _SHORTER_BLOCKS.items():
+    blocks = [b.replace(long, short) for b in blocks]
+  (folder / 'blocks.json').write_text(json.dumps(
+      [_PRELUDE + block for block in blocks]))
+  subprocess.run([sys.executable, '-c', _RUN_BLOCKS, 'blocks.json',
+                  'results.json'], cwd=folder, env=_environment(), check=True,
+                 capture_output=True, timeout=900)
+  *results, imported_from = json.loads((folder / 'results.json').read_text())
+  return blocks, results, imported_from
+
+
+def test_every_python_block_runs_from_another_folder(python_blocks):
+  blocks, results, imported_from = python_blocks
+  assert len(blocks) >= 9
+  assert os.path.exists(imported_from)  # the installed package, found
+  failed = [f'{block.splitlines()[0]!r}:\n{error}'
+            for block, error in zip(blocks, results) if error]
+  assert not failed, '\n\n'.join(failed)
+
+
+def _run(command, folder):
+  args = shlex.split(command)
+  if args[0] == 'python':
+    args[0] = sys.executable
+  elif args[0] == 'saved_model_cli':
+    args[0] = os.path.join(os.path.dirname(sys.executable), args[0])
+  module = args[2] if args[1:2] == ['-m'] else None
+  if module == 'official.train' and '--helpfull' not in args:
+    args += _SMALL_RUN
+  if module == 'official.evaluate':
+    args += _SMALL_EVAL
+  done = subprocess.run(args, cwd=folder, env=_environment(),
+                        capture_output=True, text=True, timeout=600)
+  ok = (0, 1) if '--helpfull' in args else (0,)  # absl's help exits 1
+  assert done.returncode in ok, f'{command}\n{done.stderr[-2000:]}'
+  return done.stdout
+
+
+def _flag(args, name):
+  for arg in args:
+    if arg.startswith(f'--{name}='):
+      return arg.split('=', 1)[1]
+  return None
+
+
+def test_pie_commands_run_as_written(tmp_path):
+  """Training, evaluation, export and inspection, in the README's order;
+  a run that evaluate or export reads is trained (tiny) first."""
+  ran = 0
+  trained = set()
+  for command in _commands():
+    args = shlex.split(command)
+    module = args[2] if args[:2] == ['python', '-m'] else args[0]
+    if _flag(args, 'experiment') not in (None, 'pie_mnist') or (
+        module == 'official.train' and _flag(args, 'strategy')):
+      continue
+    if module in ('official.evaluate', 'official.export'):
+      model_dir = _flag(args, 'model_dir')
+      if model_dir not in trained:
+        _run(f'python -m official.train --experiment=pie_mnist '
+             f'--model_dir={model_dir}', tmp_path)
+        trained.add(model_dir)
+    elif module == 'official.train':
+      trained.add(_flag(args, 'model_dir'))
+    elif module != 'saved_model_cli':
+      continue
+    out = _run(command, tmp_path)
+    if module == 'saved_model_cli':
+      assert "signature_def['sample_with_temperature']" in out
+    if '--helpfull' in args:
+      assert 'default: the experiment' in out
+    ran += 1
+  assert ran >= 6
+  with open(tmp_path / 'runs' / 'pie' / 'eval' / 'metrics.json') as f:
+    assert json.load(f)['num_test_images'] == 40
+  assert (tmp_path / 'exports' / 'pie_mnist' / '1' / 'saved_model.pb').exists()
+
+
+def _defined_flags(module):
+  """The long flag names that `python -m module --helpfull` lists."""
+  done = subprocess.run([sys.executable, '-m', module, '--helpfull'],
+                        env=_environment(), capture_output=True, text=True,
+                        timeout=300, cwd=os.path.dirname(REPO))
+  assert done.returncode in (0, 1), done.stderr[-2000:]  # help exits 1
+  return set(re.findall(r'--(?:\[no\])?(\w+)', done.stdout))
+
+
+def test_every_other_command_names_only_defined_flags():
+  by_module = {}
+  for command in _commands():
+    args = shlex.split(command.split('python', 1)[-1] if 'TF_CONFIG' in
+                       command else command)
+    if args[:1] != ['-m'] and args[:2] != ['python', '-m']:
+      continue
+    module = args[args.index('-m') + 1]
+    names = {a[2:].split('=')[0] for a in args if a.startswith('--')}
+    by_module.setdefault(module, set()).update(names)
+  assert set(by_module) >= {'official.train', 'official.evaluate',
+                            'official.export', 'official.benchmark'}
+  for module, names in by_module.items():
+    unknown = names - _defined_flags(module) - {'helpfull'}
+    assert not unknown, f'{module}: {sorted(unknown)}'
+
+
+def test_models_table_states_the_measured_parameter_counts():
+  table = re.findall(r'^\| `(\w+)` \| [^|]+\| ([\d,]+) \|$', _readme(), re.M)
+  assert len(table) == 3
+  for name, stated in table:
+    model = official.build_model(name)
+    model.encode_full(np.zeros((1,) + model.image_shape, np.float32))
+    counted = sum(int(np.prod(v.shape))
+                  for v in model.flow.trainable_variables)
+    assert int(stated.replace(',', '')) == counted, name
