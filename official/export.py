@@ -72,9 +72,15 @@ def _method_class():
     `__call__` child) and keeps the variables alive while it is called.
     """
 
+    # Plain attributes in place of tf.Module's properties: saved with the
+    # method, they are how Keras' TFSMLayer finds a loaded one's weights.
+    variables = ()
+    trainable_variables = ()
+
     def __init__(self, function, input_signatures, variables):
       super().__init__()
-      self.variables_in_use = variables
+      self.variables = variables
+      self.trainable_variables = [v for v in variables if v.trainable]
       self.__call__ = function
       self._input_signatures = input_signatures
 

@@ -104,3 +104,27 @@ def test_evaluate_computes_fid_with_inception_weights(trained_run):
   assert 0. < results['fid'] < 1000.
   assert os.path.exists(os.path.join(model_dir, 'eval',
                                      'fid_stats_mnist_bundled_test_40.npz'))
+
+
+def test_evaluate_records_what_it_measured_and_reports_progress(
+    trained_run, capsys):
+  name, model_dir, model = trained_run
+  cold = evaluate.evaluate(name, model_dir, num_samples=24, num_test=40,
+                           temperature=0.25)
+  assert {k: cold[k] for k in ('split', 'num_test_images', 'num_samples',
+                               'sample_temperature', 'seed')} == {
+      'split': 'test', 'num_test_images': 40, 'num_samples': 24,
+      'sample_temperature': 0.25, 'seed': 0}
+  progress = capsys.readouterr().err
+  assert 'sampling: 24/24 images' in progress and 'figures' in progress
+  # Training's own quick check carries another name and its image count.
+  with open(os.path.join(model_dir, 'metrics.json')) as f:
+    record = json.load(f)
+  assert record['final_evaluation']['num_test_images'] == 500
+  assert 'inversion_l1_max' not in record
+  # The temperature scales the prior's spread around its mean (PIE: 0).
+  means = 0. if name == 'pie_mnist' else np.asarray(model.class_means)[
+      np.arange(64) % 10]
+  np.testing.assert_allclose(
+      model.sample_codes(64, seed=3, temperature=0.25) - means,
+      0.25 * (model.sample_codes(64, seed=3) - means), atol=1e-5)

@@ -1,0 +1,53 @@
+"""What the command-line programs print first: no TensorFlow start-up
+noise unless asked for, one line for a missing flag, and a finished run
+that is started again keeps its record."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from tests.conftest import train_tiny_run
+
+_START_UP = ('oneDNN custom operations', 'cuInit', 'cpu_feature_guard',
+             'absl::InitializeLog')
+
+
+def _run(args, **env):
+  environment = {k: v for k, v in os.environ.items()
+                 if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONPATH')}
+  environment.update(env)
+  return subprocess.run([sys.executable, '-m'] + args, cwd=REPO,
+                        env=environment, capture_output=True, text=True,
+                        timeout=300)
+
+
+def test_missing_flag_is_one_line_without_tensorflow_noise():
+  for args, flag in ((['official.export', '--experiment=pie_mnist'],
+                      'model_dir'), (['official.evaluate'], 'experiment'),
+                     (['official.train'], 'model_dir')):
+    done = _run(args)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f'error: --{flag} is required (--helpfull lists every flag)']
+    assert done.stdout == ''
+
+
+def test_tensorflow_start_up_lines_come_back_when_asked_for():
+  done = _run(['official.train'], TF_CPP_MIN_LOG_LEVEL='0')
+  assert done.returncode == 2
+  assert any(line in done.stderr for line in _START_UP)
+  assert done.stderr.splitlines()[-1].startswith('error: --model_dir')
+
+
+def test_a_finished_run_started_again_keeps_its_record(tmp_path, capsys):
+  train_tiny_run('pie_mnist', tmp_path, steps=1)
+  with open(tmp_path / 'metrics.json') as f:
+    record = f.read()
+  again = train_tiny_run('pie_mnist', tmp_path, steps=1)
+  assert 'already trained to step 1 of 1: nothing to do' in (
+      capsys.readouterr().out)
+  with open(tmp_path / 'metrics.json') as f:
+    assert f.read() == record
+  assert int(again.step.numpy()) == 1

@@ -1,0 +1,48 @@
+"""The ways Keras 3 users reuse the models (README, "Keras users"): an
+export as a `keras.layers.TFSMLayer`, and weights files."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import official
+from tests.conftest import REPO
+
+PIE = os.path.join(REPO, 'pretrained', 'pie_mnist', '1')
+
+
+def _digits(count=3):
+  return np.random.default_rng(0).uniform(
+      size=(count, 28, 28, 1)).astype(np.float32)
+
+
+@pytest.mark.parametrize('endpoint', ['encode', 'serving_default'])
+def test_export_as_a_tfsm_layer_in_a_keras_model(endpoint):
+  layer = keras.layers.TFSMLayer(PIE, call_endpoint=endpoint)
+  inputs = keras.Input((28, 28, 1))
+  encoder = keras.Model(inputs, layer(inputs)['codes'])
+  x = _digits()
+  expected = tf.saved_model.load(PIE).encode(images=x)['codes']
+  np.testing.assert_allclose(encoder(x), expected, rtol=1e-5, atol=1e-6)
+  assert len(layer.weights) == len(tf.saved_model.load(PIE).weights)
+
+
+def test_weights_file_round_trip(tmp_path):
+  small = dict(conv_hidden=8, dense_hidden=16, steps=1)
+  model, other = (official.build_model('pie_mnist', **small)
+                  for _ in range(2))
+  x = _digits()
+  for m in (model, other):
+    m.encode_full(x)  # builds the weights
+  model.save_weights(str(tmp_path / 'pie.weights.h5'))
+  assert not np.allclose(other.encode_full(x), model.encode_full(x))
+  other.load_weights(str(tmp_path / 'pie.weights.h5'))
+  np.testing.assert_array_equal(other.encode_full(x), model.encode_full(x))
+
+
+def test_load_model_on_an_export_points_to_tfsm_layer():
+  with pytest.raises(ValueError, match='TFSMLayer'):
+    keras.models.load_model(PIE)
