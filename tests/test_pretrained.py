@@ -91,3 +91,22 @@ def test_readme_lines_sample_encode_and_decode():
   ot = tf.saved_model.load(os.path.join(PRETRAINED, 'revnet_ot_mnist', '1'))
   sevens = ot.sample_class(labels=[7] * 8, seed=0)['images']
   assert sevens.shape == (8, 28, 28, 1)
+  # The README states the range of those 16 digits: not clipped.
+  np.testing.assert_allclose([float(tf.reduce_min(digits)),
+                              float(tf.reduce_max(digits))], [-0.013, 1.186],
+                             atol=1e-3)
+
+
+def test_gradients_through_loaded_pie_but_not_loaded_revnet():
+  x = tf.Variable(np.random.default_rng(0).uniform(
+      size=(2, 28, 28, 1)).astype(np.float32))
+  pie = tf.saved_model.load(os.path.join(PRETRAINED, 'pie_mnist', '1'))
+  with tf.GradientTape() as tape:
+    log_prob = tf.reduce_sum(pie.log_prob(images=x)['log_prob'])
+  gradient = tape.gradient(log_prob, x)
+  assert np.all(np.isfinite(gradient)) and np.any(gradient != 0)
+  ot = tf.saved_model.load(os.path.join(PRETRAINED, 'revnet_ot_mnist', '1'))
+  with pytest.raises(LookupError, match='No gradient defined'):
+    with tf.GradientTape() as tape:
+      codes = tf.reduce_sum(ot.encode_full(images=x)['codes'])
+    tape.gradient(codes, x)
