@@ -195,3 +195,43 @@ def test_models_table_states_the_measured_parameter_counts():
     counted = sum(int(np.prod(v.shape))
                   for v in model.flow.trainable_variables)
     assert int(stated.replace(',', '')) == counted, name
+
+
+def _scientific(value):
+  mantissa, exponent = f'{value:e}'.split('e')
+  return f'{float(mantissa):g}e{int(exponent)}'
+
+
+def test_training_table_states_each_recipes_defaults():
+  from official import experiments  # pylint: disable=g-import-not-at-top
+  from official import models  # pylint: disable=g-import-not-at-top
+  rows = dict(re.findall(r'^\| `(\w+)` \| `\w+` \| [^|]+\| (.+) \|$',
+                         _readme(), re.M))
+  pie, ot, aae = (experiments.get_experiment(name) for name in (
+      'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64'))
+  expected = {
+      'pie_mnist': [
+          f'Adam {_scientific(pie.train.learning_rate)}',
+          f'batch {pie.train.batch_size}',
+          f'{pie.train.train_steps // 1000}k steps',
+          f'eps^2 = {models.model_config("pie_mnist").epsilon_sq}'],
+      'revnet_ot_mnist': [
+          f'codes of {ot.loss.init_examples:,} digits',
+          f'batches of {ot.train.batch_size} '
+          f'({ot.train.batch_size // 10} per class)',
+          f'{ot.loss.perturbation_weight:g} x (MSE + L1)',
+          f'N(0, {ot.loss.perturbation_std:g}^2)',
+          f'Adam {_scientific(ot.train.learning_rate)}'],
+      'revnet_aae_celeba64': [
+          f'{models.model_config("revnet_celeba64").num_prior_dims} prior dims',
+          f'{aae.loss.l1_weight:g} x L1 + {aae.loss.l2_weight:g} x L2',
+          f'clipped to +-{aae.loss.prior_clip:g}',
+          f'norm clipped to {aae.loss.clip_norm:g}',
+          f'Adam {_scientific(aae.train.learning_rate)} / '
+          f'{_scientific(aae.loss.critic_learning_rate)}',
+          f'betas ({aae.train.beta_1:g}, {aae.train.beta_2:g})',
+          f'batch {aae.train.batch_size}'],
+  }
+  for name, phrases in expected.items():
+    for phrase in phrases:
+      assert phrase in rows[name], (name, phrase)
