@@ -5,9 +5,9 @@ import os
 import re
 import sys
 
-__all__ = ['RunDirError', 'checkpoint_prefixes', 'read_experiment_info',
-           'read_scalars', 'restore_model', 'restore_newest',
-           'unreadable_error']
+__all__ = ['RunDirError', 'checkpoint_prefixes', 'init_weights',
+           'read_experiment_info', 'read_scalars', 'restore_model',
+           'restore_newest', 'unreadable_error']
 
 _CHECKPOINT_FILE = re.compile(r'(ckpt-(\d+))\.(index|data-\d+-of-\d+)$')
 
@@ -125,3 +125,72 @@ def restore_model(experiment, model_dir):
   if restored is None:
     raise RunDirError(unreadable_error(directory, skipped))
   return model
+
+
+def _first_difference(theirs, ours):
+  """'FIELD: A there, B here' for the first field two model configs differ
+  in, or None."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  if type(theirs) is not type(ours):
+    return f'model: {type(theirs).__name__} there, {type(ours).__name__} here'
+  for field in dataclasses.fields(ours):
+    a, b = getattr(theirs, field.name), getattr(ours, field.name)
+    if a != b:
+      return f'{field.name}: {a!r} there, {b!r} here'
+  return None
+
+
+def init_weights(model, model_name, model_overrides, path):
+  """Gives the built `model` the weights at `path` (Model Garden's
+  `init_checkpoint`): a training run's folder (its newest readable
+  checkpoint), one of its checkpoints (`.../checkpoints/ckpt-N`), or an
+  export (a SavedModel folder `NAME/VERSION`, from `official.export`).
+
+  The model config named by `model_name` and `model_overrides` must be the
+  one the weights were trained with.
+
+  Raises:
+    RunDirError: naming the path and the first difference, or what is
+      missing.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official import export  # pylint: disable=g-import-not-at-top
+  from official import models  # pylint: disable=g-import-not-at-top
+  if tf.saved_model.contains_saved_model(path):
+    try:
+      export.restore_from_export(model, path)
+    except ValueError as e:
+      raise RunDirError(f'--init_from {e}') from e
+    return
+  if os.path.isdir(path):
+    run, prefix = path, None
+  elif os.path.exists(path + '.index'):
+    run, prefix = os.path.dirname(os.path.dirname(path)), path
+  else:
+    raise RunDirError(f'--init_from {path}: neither a training run, a '
+                      'checkpoint nor an export')
+  info_path = os.path.join(run, 'experiment.json')
+  if not os.path.exists(info_path):
+    raise RunDirError(f'--init_from {path}: no experiment.json in {run}, so '
+                      'the model config cannot be checked')
+  with open(info_path) as f:
+    info = json.load(f)
+  theirs = models.model_config(info['model'], **dict(
+      models.overrides_from_json(info['model'], info['model_overrides'])))
+  difference = _first_difference(
+      theirs, models.model_config(model_name, **dict(model_overrides)))
+  if difference:
+    raise RunDirError(f'--init_from {path}: another model config ({difference})')
+  checkpoint = tf.train.Checkpoint(model=model)
+  check = lambda status: status.expect_partial().assert_existing_objects_matched()
+  if prefix:
+    try:
+      check(checkpoint.restore(prefix))
+    except Exception as e:  # pylint: disable=broad-except
+      raise RunDirError(f'--init_from {prefix} cannot be read '
+                        f'({_reason(e)})') from e
+    return
+  directory = os.path.join(run, 'checkpoints')
+  restored, skipped = restore_newest(checkpoint, directory, check)
+  if restored is None:
+    raise RunDirError(f'--init_from: {unreadable_error(directory, skipped)}')

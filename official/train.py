@@ -94,6 +94,13 @@ _RECONSTRUCTION_STEPS = flags.DEFINE_integer(
 _ADVERSARIAL_STEPS = flags.DEFINE_integer(
     'adversarial_steps', None, 'AAE: steps of the adversarial phase that '
     'follow; sets --train_steps to the sum of both phases.')
+_INIT_FROM = flags.DEFINE_string(
+    'init_from', None, 'Start a new run from the weights at this path: a '
+    'training run\'s folder (its newest readable checkpoint), one of its '
+    'checkpoints (RUN/checkpoints/ckpt-N) or an export (NAME/VERSION, e.g. '
+    'pretrained/pie_mnist/1). The step and the optimizers start fresh and the '
+    'model config must be the same. Ignored when --model_dir already holds a '
+    'checkpoint: the run resumes.')
 _MODEL_OVERRIDE = flags.DEFINE_multi_string(
     'model_override', [], 'KEY=VALUE replacing a field of the model config, '
     'e.g. conv_hidden=32 or learn_g=False. Repeatable.')
@@ -186,7 +193,8 @@ def main(argv):
           f'{type(strategy).__name__}, global batch {config.train.batch_size}',
           flush=True)
     trainer = trainers.Trainer(trainers.build_task(config), strategy,
-                               _MODEL_DIR.value, spec, _JIT_COMPILE.value)
+                               _MODEL_DIR.value, spec, _JIT_COMPILE.value,
+                               _INIT_FROM.value)
     metrics = trainer.run()
   except (trainers.TrainingError, pipelines.DataError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)

@@ -36,7 +36,8 @@ def tiny_overrides(name):
   return (('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1))),)
 
 
-def train_tiny_run(name, model_dir, steps=1, batch_size=20):
+def train_tiny_run(name, model_dir, steps=1, batch_size=20, init_from=None,
+                   model_overrides=None):
   """Trains a small version of an MNIST experiment on one CPU; returns the
   trainer (model in `trainer.model`)."""
   import dataclasses
@@ -46,13 +47,14 @@ def train_tiny_run(name, model_dir, steps=1, batch_size=20):
   base = experiments.get_experiment(name)
   loss = {'init_examples': batch_size} if name == 'revnet_ot_mnist' else {}
   config = dataclasses.replace(
-      base, model_overrides=tiny_overrides(name),
+      base, model_overrides=model_overrides or tiny_overrides(name),
       loss=dataclasses.replace(base.loss, **loss),
       train=dataclasses.replace(base.train, batch_size=batch_size,
                                 train_steps=steps, image_every=1000))
   trainer = trainers.Trainer(trainers.build_task(config),
                              tf.distribute.OneDeviceStrategy('/cpu:0'),
                              str(model_dir),
-                             pipelines.InputSpec('mnist_bundled'))
+                             pipelines.InputSpec('mnist_bundled'),
+                             init_from=init_from)
   trainer.run()
   return trainer

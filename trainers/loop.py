@@ -57,10 +57,14 @@ class Trainer:
       sample grids and `metrics.json` go.
     data: a `pipelines.InputSpec`.
     jit_compile: compile the train steps with XLA.
+    init_from: a new run's weights come from this run folder, checkpoint or
+      export (`run_dir.init_weights`) instead of the task's initialization.
   """
 
-  def __init__(self, task, strategy, model_dir, data, jit_compile=False):
+  def __init__(self, task, strategy, model_dir, data, jit_compile=False,
+               init_from=None):
     self.task = task
+    self.init_from = init_from
     self.train = task.train
     self.strategy = strategy
     self.model_dir = model_dir
@@ -101,6 +105,7 @@ class Trainer:
     info = {'experiment': config.name, 'model': config.model,
             'model_overrides': models.overrides_to_json(config.model_overrides),
             'dataset': self.data.dataset, 'data_dir': self.data.data_dir,
+            'init_from': self.init_from,
             'train': dataclasses.asdict(config.train),
             'loss': dataclasses.asdict(config.loss)}
     with open(info_path, 'w') as f:
@@ -157,10 +162,17 @@ class Trainer:
     self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                               max_to_keep=3)
     if restored:
-      print(f'resumed from {restored} at step {int(self.step.numpy())}',
-            flush=True)
+      print(f'resumed from {restored} at step {int(self.step.numpy())}'
+            + (' (--init_from applies to a new run only)' if self.init_from
+               else ''), flush=True)
       return
-    if self.task.initializes:
+    if self.init_from:
+      config = self.task.config
+      run_dir.init_weights(self.model, config.model, config.model_overrides,
+                           self.init_from)
+      print(f'weights from {self.init_from}; the step and the optimizers '
+            'start fresh', flush=True)
+    elif self.task.initializes:
       self.task.initialize(self.model, pipelines.make_dataset_fn(
           self.data, self.train.seed + 1, self.train.batch_size)(None))
     self._write_experiment_info(info_path)

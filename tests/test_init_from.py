@@ -1,0 +1,78 @@
+"""`--init_from`: a new run starts from the weights of a run, a checkpoint or
+an export; the step and the optimizers start fresh; another model config is
+refused in one line that names the first difference."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import official
+from official import export
+from official.run_dir import RunDirError
+from tests.conftest import tiny_overrides
+from tests.conftest import train_tiny_run
+
+_DIGITS = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(
+    np.float32)
+
+
+@pytest.fixture(scope='module')
+def source(tmp_path_factory):
+  folder = tmp_path_factory.mktemp('source')
+  trainer = train_tiny_run('pie_mnist', folder / 'run', steps=2)
+  path = export.export('pie_mnist', str(folder / 'run'), str(folder / 'x'))
+  return folder, trainer.model, path
+
+
+def _first_checkpoint_codes(model_dir):
+  """Codes of the digits under the weights of a run's ckpt-0, and its
+  optimizer's step count."""
+  model = official.build_model('pie_mnist', **dict(tiny_overrides(
+      'pie_mnist')))
+  model.encode_full(_DIGITS)
+  step = tf.Variable(-1, dtype=tf.int64)
+  tf.train.Checkpoint(model=model, step=step).read(
+      os.path.join(model_dir, 'checkpoints', 'ckpt-0')).expect_partial()
+  return model.encode_full(_DIGITS).numpy(), int(step.numpy())
+
+
+@pytest.mark.parametrize('kind', ['export', 'run', 'checkpoint'])
+def test_a_new_run_starts_from_the_weights(source, kind, tmp_path):
+  folder, trained, exported = source
+  path = {'export': exported, 'run': str(folder / 'run'),
+          'checkpoint': str(folder / 'run' / 'checkpoints' / 'ckpt-2')}[kind]
+  train_tiny_run('pie_mnist', tmp_path, steps=1, init_from=path)
+  codes, step = _first_checkpoint_codes(tmp_path)
+  assert step == 0
+  expected = (tf.saved_model.load(exported).encode_full(images=_DIGITS)
+              ['codes'] if kind == 'export' else trained.encode_full(_DIGITS))
+  np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_an_earlier_checkpoint_gives_its_own_weights(source, tmp_path):
+  folder, trained, _ = source
+  train_tiny_run('pie_mnist', tmp_path, steps=1, init_from=str(
+      folder / 'run' / 'checkpoints' / 'ckpt-0'))
+  codes, _ = _first_checkpoint_codes(tmp_path)
+  assert not np.allclose(codes, trained.encode_full(_DIGITS), atol=1e-4)
+  np.testing.assert_allclose(codes, _first_checkpoint_codes(
+      folder / 'run')[0], rtol=1e-6, atol=1e-7)
+
+
+def test_another_model_config_is_refused_by_its_first_difference(
+    source, tmp_path):
+  folder, _, exported = source
+  other = (('conv_hidden', 16), ('dense_hidden', 16), ('steps', 1))
+  with pytest.raises(RunDirError, match=r"^--init_from .*: another model "
+                     r"config \(conv_hidden: 8 there, 16 here\)$"):
+    train_tiny_run('pie_mnist', tmp_path / 'a', init_from=str(
+        folder / 'run'), model_overrides=other)
+  with pytest.raises(RunDirError, match=r'^--init_from .*: weight \d+ \(.*\) '
+                     r'has shape \[.*\] there, \[.*\] in the model$'):
+    train_tiny_run('pie_mnist', tmp_path / 'b', init_from=exported,
+                   model_overrides=other)
+  with pytest.raises(RunDirError, match='neither a training run, a '
+                     'checkpoint nor an export'):
+    train_tiny_run('pie_mnist', tmp_path / 'c', init_from=str(tmp_path / 'no'))
