@@ -172,18 +172,19 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
                      len(images), 'encoding the test images')
     results.update(metrics.code_usage(codes, labels, 0.1))
   if inception:
-    print('FID: Inception features of the test images and the samples',
-          file=sys.stderr, flush=True)
     extractor = fid.InceptionExtractor.from_source(inception)
+    features = lambda pictures, stage: _batched(
+        lambda n, i: extractor(pictures[i:i + n] * 255.), len(pictures),
+        f'FID, Inception features of the {stage}', batch=100)
     stats_path = os.path.join(out_dir, f'fid_stats_{spec.dataset}_test_'
                               f'{len(images)}.npz')
     if os.path.exists(stats_path):
       data_stats = fid.load_statistics(stats_path)
     else:
-      data_stats = fid.statistics(extractor(images * 255.))
+      data_stats = fid.statistics(features(images, 'test images'))
       fid.save_statistics(stats_path, data_stats)
     results['fid'] = fid.frechet_distance(
-        fid.statistics(extractor(samples * 255.)), data_stats)
+        fid.statistics(features(samples, 'samples')), data_stats)
   print('figures', file=sys.stderr, flush=True)
   results['figures'] = figures(model, images, labels, out_dir, seed,
                                temperature)

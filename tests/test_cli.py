@@ -2,7 +2,6 @@
 noise unless asked for, one line for a missing flag, and a finished run
 that is started again keeps its record."""
 
-import json
 import os
 import subprocess
 import sys
