@@ -190,6 +190,9 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
                                temperature)
   curves = run_dir.read_scalars(model_dir, 'used_dims/class_')
   if curves:
+    results.update(metrics.plateau(
+        {int(tag.split('_')[-1]): curve for tag, curve in curves.items()},
+        window=50))
     from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
     results['figures']['used_dims_over_training.png'] = save_line_plot(
         {tag.split('_')[-1]: curve for tag, curve in curves.items()},

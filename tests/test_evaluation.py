@@ -128,3 +128,18 @@ def test_evaluate_records_what_it_measured_and_reports_progress(
   np.testing.assert_allclose(
       model.sample_codes(64, seed=3, temperature=0.25) - means,
       0.25 * (model.sample_codes(64, seed=3) - means), atol=1e-5)
+
+
+def test_plateau_is_where_no_class_loses_a_dimension_over_the_window():
+  steps = list(range(0, 200, 10))
+  falling = [max(100 - s, 20) for s in steps]   # flat from step 80
+  later = [max(60 - s // 2, 10) for s in steps]  # flat from step 100
+  found = metrics.plateau({0: (steps, falling), 1: (steps, later)}, 50)
+  assert found['plateau_step'] == 100
+  assert found['used_dims_per_class_at_plateau'] == [20, 10]
+  assert found['last_logged_step'] == 190
+  still = metrics.plateau({0: (steps, [200 - s for s in steps])}, 50)
+  assert still['plateau_step'] is None
+  # A rise is no loss: a class may take a dimension back.
+  wobble = [50, 50, 51, 50, 50, 50, 50, 50]
+  assert metrics.plateau({0: (steps[:8], wobble)}, 30)['plateau_step'] == 0

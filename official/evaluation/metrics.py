@@ -72,3 +72,33 @@ def code_usage(codes, labels, threshold):
   return {'used_dims_per_class_in_codes': [
       int((np.std(codes[labels == c], axis=0) > threshold).sum())
       for c in np.unique(labels)]}
+
+
+def plateau(curves, window):
+  """Where per-class curves of used dimensions stop falling.
+
+  `curves` maps each class to `(steps, counts)` as logged during training.
+  The plateau is reached at the first logged step from which no class loses
+  a dimension over the next `window` steps (all of which must be logged).
+
+  Returns:
+    `{'plateau_rule': ..., 'plateau_step': step or None,
+    'last_logged_step': ..., 'used_dims_per_class_at_plateau': [...] or
+    None}`.
+  """
+  rule = f'no class loses a dimension over {window} steps'
+  series = [dict(zip(np.asarray(s).tolist(), np.asarray(c).tolist()))
+            for s, c in (curves[k] for k in sorted(curves))]
+  steps = sorted(set.intersection(*(set(s) for s in series)))
+  last = steps[-1] if steps else None
+  for start in steps:
+    if start + window > last:
+      break
+    span = [t for t in steps if start <= t <= start + window]
+    if all(min(s[t] for t in span) >= s[start] for s in series):
+      return {'plateau_rule': rule, 'plateau_step': start,
+              'last_logged_step': last,
+              'used_dims_per_class_at_plateau': [int(s[start])
+                                                 for s in series]}
+  return {'plateau_rule': rule, 'plateau_step': None,
+          'last_logged_step': last, 'used_dims_per_class_at_plateau': None}
