@@ -143,3 +143,19 @@ def test_plateau_is_where_no_class_loses_a_dimension_over_the_window():
   # A rise is no loss: a class may take a dimension back.
   wobble = [50, 50, 51, 50, 50, 50, 50, 50]
   assert metrics.plateau({0: (steps[:8], wobble)}, 30)['plateau_step'] == 0
+
+
+def test_training_logs_the_quick_check_as_curves(tmp_path):
+  trainer = train_tiny_run('pie_mnist', tmp_path, steps=2, image_every=1)
+  curves = run_dir.read_scalars(str(tmp_path), 'eval/')
+  for tag in ('eval/sharpness_samples', 'eval/test_bits_per_dim',
+              'eval/reconstruction_l1_from_prior_dims'):
+    steps, values = curves[tag]
+    assert list(steps) == [1, 2] and np.all(np.isfinite(values)), tag
+  with open(tmp_path / 'metrics.json') as f:
+    final = json.load(f)['final_evaluation']
+  # The last curve point is the final check: same model, same 500 digits
+  # (bits/dim draws its own dequantization noise: close, not equal).
+  assert np.isclose(curves['eval/reconstruction_l1_from_prior_dims'][1][-1],
+                    final['reconstruction_l1_from_prior_dims'], rtol=1e-5)
+  assert int(trainer.step.numpy()) == 2

@@ -21,6 +21,7 @@ import tensorflow as tf
 from official import models
 from official import run_dir
 from official.data import pipelines
+from official.evaluation import metrics as eval_metrics
 from official.visualize import image_grid
 from official.visualize import save_image_grid
 
@@ -204,7 +205,19 @@ class Trainer:
 
   # -- outputs ---------------------------------------------------------------
 
+  def _held_out(self):
+    """500 test images and labels (the same ones every time)."""
+    if not hasattr(self, '_held_out_batch'):
+      spec = pipelines.InputSpec(self.data.dataset, self.data.data_dir,
+                                 'test')
+      images, labels = next(iter(pipelines.make_dataset_fn(
+          spec, 0, 500)(None).take(1)))
+      self._held_out_batch = images.numpy(), labels.numpy()
+    return self._held_out_batch
+
   def _write_images(self, writer, step, final=False):
+    """The sample grid and, during training, the quick check on held-out
+    images as `eval/...` scalars (curves over training)."""
     if not self.is_chief:
       return
     samples = self.task.sample_images(self.model, 100, seed=self.train.seed)
@@ -214,12 +227,16 @@ class Trainer:
       grid = image_grid(samples, 10).astype(np.float32) / 255.
       grid = grid[..., None] if grid.ndim == 2 else grid
       tf.summary.image('samples', grid[None])
+      if not final:
+        tf.summary.scalar('eval/sharpness_samples',
+                          eval_metrics.sharpness(samples)[0])
+        for key, value in self.task.evaluate(self.model,
+                                             *self._held_out()).items():
+          if isinstance(value, (int, float)):
+            tf.summary.scalar(f'eval/{key}', value)
 
   def _finish(self, losses, seconds, step_seconds):
-    spec = pipelines.InputSpec(self.data.dataset, self.data.data_dir, 'test')
-    images, labels = next(iter(pipelines.make_dataset_fn(
-        spec, 0, 500)(None).take(1)))
-    images, labels = images.numpy(), labels.numpy()
+    images, labels = self._held_out()
     # Equal on every worker of a run whose replicas stayed in sync.
     fingerprint = sum(float(np.sum(np.square(np.asarray(w.value, np.float64))))
                       for w in self.model.weights)
