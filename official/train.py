@@ -196,6 +196,9 @@ def main(argv):
                                _MODEL_DIR.value, spec, _JIT_COMPILE.value,
                                _INIT_FROM.value)
     metrics = trainer.run()
+  except trainers.Interrupted as e:
+    print(e, flush=True)
+    sys.exit(e.exit_status)
   except (trainers.TrainingError, pipelines.DataError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

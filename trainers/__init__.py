@@ -4,6 +4,7 @@ from official import experiments
 from trainers.adversarial_autoencoder import AdversarialAutoencoderTask
 from trainers.loop import Trainer
 from trainers.loop import TrainingError
+from trainers.preemption import Interrupted
 from trainers.maximum_likelihood import MaximumLikelihoodTask
 from trainers.optimal_transport import OptimalTransportTask
 
@@ -19,5 +20,6 @@ def build_task(config):
   return _TASKS[type(config.loss)](config)
 
 
-__all__ = ['AdversarialAutoencoderTask', 'MaximumLikelihoodTask',
+__all__ = ['AdversarialAutoencoderTask', 'Interrupted',
+           'MaximumLikelihoodTask',
            'OptimalTransportTask', 'Trainer', 'TrainingError', 'build_task']

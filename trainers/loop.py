@@ -24,6 +24,7 @@ from official.data import pipelines
 from official.evaluation import metrics as eval_metrics
 from official.visualize import image_grid
 from official.visualize import save_image_grid
+from trainers import preemption
 
 __all__ = ['Trainer', 'TrainingError']
 
@@ -296,47 +297,52 @@ class Trainer:
     began = time.time()
     step_seconds = []  # every step of this process after its first (tracing)
     last, timed = None, 0.
-    for step in range(start_step, total):
-      phase = self.task.phase(step)
-      if phase not in step_fns:
-        step_fns[phase] = self._step_function(phase)
-      try:
-        values = step_fns[phase](iterator, tf.constant(step, tf.int64))
-      except tf.errors.OpError as e:
-        problem = pipelines.data_error_in(e)
-        if problem is None:
-          raise
-        raise pipelines.DataError(
-            f'{problem} (at step {step}; the last checkpoint '
-            f'{self.manager.latest_checkpoint} is kept)') from e
-      losses = {k: float(v) for k, v in values.items()}
-      bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
-      if bad:
-        raise TrainingError(
-            f'non-finite loss at step {step} ({bad}); stopped without saving, '
-            f'the last good checkpoint {self.manager.latest_checkpoint} is kept')
-      self.step.assign(step + 1)
-      done = step + 1
-      now = time.perf_counter()
-      if last is not None:
-        step_seconds.append(now - last)
-        timed += now - last
-      last = now
-      if done % self.train.log_every == 0 or done == total:
-        rate = len(step_seconds) / max(timed, 1e-9)
-        eta = (total - done) / rate if rate else float('nan')
-        shown = ' '.join(f'{k} {v:.4g}' for k, v in losses.items())
-        print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} steps/s, '
-              f'{rate * self.train.batch_size:.0f} img/s | ETA '
-              f'{_format_seconds(eta) if rate else "?"}', flush=True)
-        with writer.as_default(step=done):
-          for k, v in losses.items():
-            tf.summary.scalar(f'{phase}/{k}', v)
-          self.task.write_summaries(self.model)
-      if done % self.train.checkpoint_every == 0 or done == total:
-        self.manager.save(checkpoint_number=done)
-      if done % self.train.image_every == 0:
-        self._write_images(writer, done)
+    with preemption.for_strategy(self.strategy, self.manager,
+                                 writer.flush) as stop:
+      for step in range(start_step, total):
+        phase = self.task.phase(step)
+        if phase not in step_fns:
+          step_fns[phase] = self._step_function(phase)
+        try:
+          values = step_fns[phase](iterator, tf.constant(step, tf.int64))
+        except tf.errors.OpError as e:
+          problem = pipelines.data_error_in(e)
+          if problem is None:
+            raise
+          raise pipelines.DataError(
+              f'{problem} (at step {step}; the last checkpoint '
+              f'{self.manager.latest_checkpoint} is kept)') from e
+        losses = {k: float(v) for k, v in values.items()}
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if bad:
+          raise TrainingError(
+              f'non-finite loss at step {step} ({bad}); stopped without '
+              f'saving, the last good checkpoint '
+              f'{self.manager.latest_checkpoint} is kept')
+        self.step.assign(step + 1)
+        done = step + 1
+        now = time.perf_counter()
+        if last is not None:
+          step_seconds.append(now - last)
+          timed += now - last
+        last = now
+        if done % self.train.log_every == 0 or done == total:
+          rate = len(step_seconds) / max(timed, 1e-9)
+          eta = (total - done) / rate if rate else float('nan')
+          shown = ' '.join(f'{k} {v:.4g}' for k, v in losses.items())
+          print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} '
+                f'steps/s, {rate * self.train.batch_size:.0f} img/s | ETA '
+                f'{_format_seconds(eta) if rate else "?"}', flush=True)
+          with writer.as_default(step=done):
+            for k, v in losses.items():
+              tf.summary.scalar(f'{phase}/{k}', v)
+            self.task.write_summaries(self.model)
+        saved = done % self.train.checkpoint_every == 0 or done == total
+        if saved:
+          self.manager.save(checkpoint_number=done)
+        stop.after_step(done, saved)
+        if done % self.train.image_every == 0:
+          self._write_images(writer, done)
     self._write_images(writer, total, final=True)
     writer.flush()
     metrics = self._finish(losses, time.time() - began, step_seconds)
