@@ -25,6 +25,7 @@ from official.evaluation import metrics as eval_metrics
 from official.visualize import image_grid
 from official.visualize import save_image_grid
 from trainers import preemption
+from trainers import run_lock
 
 __all__ = ['Trainer', 'TrainingError']
 
@@ -270,12 +271,32 @@ class Trainer:
   # -- the loop --------------------------------------------------------------
 
   def run(self):
-    """Trains to `train_steps`; returns the final metrics."""
+    """Trains to `train_steps`; returns the final metrics.
+
+    Raises:
+      TrainingError: on bad input, a non-finite loss, or a model_dir that
+        another live run holds (`trainers/run_lock.py`).
+      preemption.Interrupted: on SIGTERM or SIGINT, after saving the step.
+    """
     if self.jit_compile and not self.task.supports_jit:
       raise TrainingError(
           f'--jit_compile is not available for {self.task.config.name}: its '
           f'optimal-transport plans are computed by POT outside TensorFlow')
     info_path = self._prepare_model_dir()
+    # The chief writes the folder; the other workers only their scratch.
+    lock = run_lock.RunLock(self.model_dir) if self.is_chief else None
+    if lock:
+      try:
+        lock.acquire()
+      except run_lock.LockedError as e:
+        raise TrainingError(str(e)) from None
+    try:
+      return self._train(info_path)
+    finally:
+      if lock:
+        lock.release()
+
+  def _train(self, info_path):
     self._build()
     self._restore_or_initialize(info_path)
     start_step = int(self.step.numpy())
