@@ -18,6 +18,7 @@ class TrainConfig:
   checkpoint_every: int = 500
   log_every: int = 50
   image_every: int = 500
+  steps_per_loop: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

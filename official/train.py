@@ -61,6 +61,13 @@ _CHECKPOINT_EVERY = flags.DEFINE_integer(
 _LOG_EVERY = flags.DEFINE_integer(
     'log_every', None, 'Print progress and write scalars every N steps.'
     + _defaults('log_every'))
+_STEPS_PER_LOOP = flags.DEFINE_integer(
+    'steps_per_loop', None, 'Run this many steps in one compiled call, which '
+    'saves the host\'s per-step overhead (fast GPU steps). Logs, summaries, '
+    'sample grids, checkpoints and the stop on a signal happen between '
+    'calls: at the first loop boundary at or after each multiple of '
+    '--log_every, --image_every and --checkpoint_every.'
+    + _defaults('steps_per_loop'))
 _IMAGE_EVERY = flags.DEFINE_integer(
     'image_every', None, 'Write a sample grid every this many steps.'
     + _defaults('image_every'))
@@ -125,7 +132,8 @@ def experiment_from_flags():
       ('train_steps', _TRAIN_STEPS), ('batch_size', _BATCH_SIZE),
       ('learning_rate', _LEARNING_RATE), ('seed', _SEED),
       ('checkpoint_every', _CHECKPOINT_EVERY), ('log_every', _LOG_EVERY),
-      ('image_every', _IMAGE_EVERY)) if flag.value is not None}
+      ('image_every', _IMAGE_EVERY), ('steps_per_loop', _STEPS_PER_LOOP))
+                                   if flag.value is not None}
   loss = {}
   if isinstance(config.loss, experiments.AdversarialConfig):
     if _CRITIC_LEARNING_RATE.value is not None:

@@ -37,7 +37,7 @@ def tiny_overrides(name):
 
 
 def train_tiny_run(name, model_dir, steps=1, batch_size=20, init_from=None,
-                   model_overrides=None, image_every=1000):
+                   model_overrides=None, image_every=1000, steps_per_loop=1):
   """Trains a small version of an MNIST experiment on one CPU; returns the
   trainer (model in `trainer.model`)."""
   import dataclasses
@@ -50,7 +50,8 @@ def train_tiny_run(name, model_dir, steps=1, batch_size=20, init_from=None,
       base, model_overrides=model_overrides or tiny_overrides(name),
       loss=dataclasses.replace(base.loss, **loss),
       train=dataclasses.replace(base.train, batch_size=batch_size,
-                                train_steps=steps, image_every=image_every))
+                                train_steps=steps, image_every=image_every,
+                                steps_per_loop=steps_per_loop))
   trainer = trainers.Trainer(trainers.build_task(config),
                              tf.distribute.OneDeviceStrategy('/cpu:0'),
                              str(model_dir),

@@ -292,3 +292,22 @@ def test_adam_matches_keras_adam_and_drops_the_momentum_slot_at_beta_1_zero(
   slots = 1 if beta_1 == 0 else 2
   assert (len(ours.variables) - len(reference.variables)
           == (slots - 2) * len(start))
+
+
+@pytest.mark.parametrize('name', ['pie_mnist', 'revnet_ot_mnist'])
+def test_steps_per_loop_trains_exactly_as_one_step_per_call(name, tmp_path):
+  from tests.conftest import train_tiny_run  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(7)  # the same initial weights for both
+  train_tiny_run(name, tmp_path / 'one', steps=10)
+  keras.utils.set_random_seed(7)
+  loops = train_tiny_run(name, tmp_path / 'four', steps=10, steps_per_loop=4)
+  assert int(loops.step.numpy()) == 10  # loops of 4, 4 and 2 steps
+  a, b = _final_state(tmp_path / 'one'), _final_state(tmp_path / 'four')
+  assert a.keys() == b.keys()
+  for key in a:
+    np.testing.assert_allclose(b[key], a[key], rtol=1e-6, atol=1e-7,
+                               err_msg=key)
+  with open(tmp_path / 'four' / 'metrics.json') as f:
+    four = json.load(f)
+  with open(tmp_path / 'one' / 'metrics.json') as f:
+    assert json.load(f)['final_losses'] == four['final_losses']

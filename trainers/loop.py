@@ -8,6 +8,7 @@ checkpoint.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -28,6 +29,11 @@ from trainers import preemption
 from trainers import run_lock
 
 __all__ = ['Trainer', 'TrainingError']
+
+
+def _passes_a_multiple(step, done, every):
+  """Whether the steps after `step` up to `done` reach a multiple of `every`."""
+  return done // every > step // every
 
 
 class TrainingError(Exception):
@@ -192,8 +198,7 @@ class Trainer:
       # (`IteratorGetNext`) has no XLA kernel.
       replica_step = tf.function(replica_step, jit_compile=True)
 
-    @tf.function
-    def step_fn(iterator, step):
+    def one_step(iterator, step):
       sums, same = self.strategy.run(replica_step, args=(next(iterator), step))
       reduce = self.strategy.reduce
       out = {k: reduce(tf.distribute.ReduceOp.SUM, v, None)
@@ -203,7 +208,17 @@ class Trainer:
       task.after_step(model)
       return out
 
-    return step_fn
+    @tf.function
+    def loop_fn(iterator, first_step, count):
+      """`count` steps from `first_step`; the last one's losses."""
+      out = one_step(iterator, first_step)
+      for i in tf.range(1, count):
+        # Each step reads the weights the one before it wrote.
+        tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+        out = one_step(iterator, first_step + tf.cast(i, tf.int64))
+      return out
+
+    return loop_fn
 
   # -- outputs ---------------------------------------------------------------
 
@@ -296,6 +311,28 @@ class Trainer:
       if lock:
         lock.release()
 
+  def _loop_length(self, step, phase):
+    """Steps of the compiled call from `step`: up to `steps_per_loop`, within
+    the run and within one phase."""
+    count, limit = 1, min(self.train.steps_per_loop,
+                          self.train.train_steps - step)
+    while count < limit and self.task.phase(step + count) == phase:
+      count += 1
+    return count
+
+  def _log(self, writer, done, phase, losses, rate):
+    """The progress line and the scalars of step `done`."""
+    total = self.train.train_steps
+    eta = (total - done) / rate if rate else float('nan')
+    shown = ' '.join(f'{k} {v:.4g}' for k, v in losses.items())
+    print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} steps/s, '
+          f'{rate * self.train.batch_size:.0f} img/s | ETA '
+          f'{_format_seconds(eta) if rate else "?"}', flush=True)
+    with writer.as_default(step=done):
+      for k, v in losses.items():
+        tf.summary.scalar(f'{phase}/{k}', v)
+      self.task.write_summaries(self.model)
+
   def _train(self, info_path):
     self._build()
     self._restore_or_initialize(info_path)
@@ -320,12 +357,15 @@ class Trainer:
     last, timed = None, 0.
     with preemption.for_strategy(self.strategy, self.manager,
                                  writer.flush) as stop:
-      for step in range(start_step, total):
+      step = start_step
+      while step < total:
         phase = self.task.phase(step)
+        count = self._loop_length(step, phase)
         if phase not in step_fns:
           step_fns[phase] = self._step_function(phase)
         try:
-          values = step_fns[phase](iterator, tf.constant(step, tf.int64))
+          values = step_fns[phase](iterator, tf.constant(step, tf.int64),
+                                   tf.constant(count))
         except tf.errors.OpError as e:
           problem = pipelines.data_error_in(e)
           if problem is None:
@@ -336,34 +376,30 @@ class Trainer:
         losses = {k: float(v) for k, v in values.items()}
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         if bad:
+          where = (f'at step {step}' if count == 1 else
+                   f'in steps {step}-{step + count - 1}')
           raise TrainingError(
-              f'non-finite loss at step {step} ({bad}); stopped without '
-              f'saving, the last good checkpoint '
-              f'{self.manager.latest_checkpoint} is kept')
-        self.step.assign(step + 1)
-        done = step + 1
+              f'non-finite loss {where} ({bad}); stopped without saving, '
+              f'the last good checkpoint {self.manager.latest_checkpoint} '
+              f'is kept')
+        done = step + count
+        self.step.assign(done)
         now = time.perf_counter()
         if last is not None:
-          step_seconds.append(now - last)
+          step_seconds += [(now - last) / count] * count
           timed += now - last
         last = now
-        if done % self.train.log_every == 0 or done == total:
-          rate = len(step_seconds) / max(timed, 1e-9)
-          eta = (total - done) / rate if rate else float('nan')
-          shown = ' '.join(f'{k} {v:.4g}' for k, v in losses.items())
-          print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} '
-                f'steps/s, {rate * self.train.batch_size:.0f} img/s | ETA '
-                f'{_format_seconds(eta) if rate else "?"}', flush=True)
-          with writer.as_default(step=done):
-            for k, v in losses.items():
-              tf.summary.scalar(f'{phase}/{k}', v)
-            self.task.write_summaries(self.model)
-        saved = done % self.train.checkpoint_every == 0 or done == total
+        passed = functools.partial(_passes_a_multiple, step, done)
+        if passed(self.train.log_every) or done == total:
+          self._log(writer, done, phase, losses,
+                    len(step_seconds) / max(timed, 1e-9))
+        saved = passed(self.train.checkpoint_every) or done == total
         if saved:
           self.manager.save(checkpoint_number=done)
         stop.after_step(done, saved)
-        if done % self.train.image_every == 0:
+        if passed(self.train.image_every):
           self._write_images(writer, done)
+        step = done
     self._write_images(writer, total, final=True)
     writer.flush()
     metrics = self._finish(losses, time.time() - began, step_seconds)
