@@ -40,6 +40,8 @@ flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
 flags.DEFINE_integer('steps', 5, 'Timed steps after the warm-up step.')
 flags.DEFINE_string('output', None, 'Write the results as JSON here.')
 flags.DEFINE_list('xla', ['false', 'true'], 'XLA settings to run.')
+flags.DEFINE_list('tf32', ['false'], 'TF32 settings to run (NVIDIA GPUs; '
+                  'each result has its round-trip error beside its speed).')
 flags.DEFINE_bool('end_to_end', False, 'Time official.train on real data '
                   'beside the isolated step (default configuration only).')
 flags.DEFINE_integer('release_images', 1000, 'End to end on CelebA: images '
@@ -56,11 +58,11 @@ def _failure(done):
   return lines[-1][:300] if lines else f'exit status {done.returncode}'
 
 
-def _run(jit, saving):
+def _run(jit, saving, tf32=False):
   command = [sys.executable, '-m', 'official.benchmarks.one_step',
              f'--experiment={FLAGS.experiment}',
              f'--batch_size={FLAGS.batch_size}', f'--steps={FLAGS.steps}',
-             f'--jit_compile={jit}'] + [
+             f'--jit_compile={jit}', f'--tf32={tf32}'] + [
                  f'--override={o}' for o in FLAGS.model_override]
   if FLAGS.phase in ('reconstruction', 'adversarial'):
     command.append(f'--phase={FLAGS.phase}')
@@ -119,21 +121,26 @@ def _end_to_end():
 
 
 def _configurations():
-  """The isolated step with XLA on and off, memory saving on and off."""
+  """The isolated step with XLA on and off, memory saving on and off, and
+  the TF32 settings asked for."""
   import trainers  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
   task = trainers.build_task(experiments.get_experiment(FLAGS.experiment))
   savings = ([True, False] if FLAGS.experiment.startswith('revnet')
              else [None])
   results = []
-  for jit in (setting == 'true' for setting in FLAGS.xla):
-    for saving in savings:
-      if jit and not task.supports_jit:
-        results.append({'jit_compile': True, 'memory_saving': saving,
-                        'skipped': 'the step calls POT outside TensorFlow, '
-                                   'so XLA cannot compile it'})
-      else:
-        results.append(_run(jit, saving))
+  settings = [(jit, saving, tf32)
+              for jit in (setting == 'true' for setting in FLAGS.xla)
+              for saving in savings
+              for tf32 in (setting == 'true' for setting in FLAGS.tf32)]
+  for jit, saving, tf32 in settings:
+    if jit and not task.supports_jit:
+      results.append({'jit_compile': True, 'memory_saving': saving,
+                      'tf32': tf32,
+                      'skipped': 'the step calls POT outside TensorFlow, '
+                                 'so XLA cannot compile it'})
+    else:
+      results.append(_run(jit, saving, tf32))
   return results
 
 

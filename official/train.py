@@ -90,6 +90,11 @@ _CPU_REPLICAS = flags.DEFINE_integer(
     '--strategy=mirrored runs that many replicas without a GPU.')
 _JIT_COMPILE = flags.DEFINE_bool(
     'jit_compile', False, 'Compile the train steps with XLA.')
+_TF32 = flags.DEFINE_bool(
+    'tf32', False, 'Let NVIDIA GPUs (Ampere and newer) run float32 matmuls '
+    'and convolutions in TF32 (about 1e-3 relative error per op). Off: '
+    'inversion is the point of these models, and TF32 loosens the round trip '
+    '(official.benchmark --tf32 reports it). No effect on CPUs.')
 _DETERMINISTIC = flags.DEFINE_bool(
     'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
 _EPSILON_SQ = flags.DEFINE_float(
@@ -193,6 +198,7 @@ def main(argv):
     spec = pipelines.InputSpec(config.dataset, _DATA_DIR.value)
     pipelines.check_input_spec(spec)
     strategy = make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
+    tf.config.experimental.enable_tensor_float_32_execution(_TF32.value)
     if _DETERMINISTIC.value:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.train.seed)

@@ -23,6 +23,7 @@ def test_one_step_reports_timings_memory_and_round_trip():
           >= result['peak_rss_mib_before_step'] > 0.)
   assert result['encode_images_per_s'] > 0. < result['decode_images_per_s']
   assert result['step_gflop'] > 0.
+  assert result['tf32'] is False  # the flow's default
 
 
 def test_graph_flops_counts_each_multiply_add_twice():
@@ -44,10 +45,11 @@ def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
   subprocess.run(
       [sys.executable, '-m', 'official.benchmark',
        '--experiment=revnet_ot_mnist', '--phase=ot', '--xla=true',
-       f'--output={output}'], cwd=REPO, env=env, check=True,
-      capture_output=True)
+       '--tf32=false,true', f'--output={output}'], cwd=REPO, env=env,
+      check=True, capture_output=True)
   results = json.loads(output.read_text())
-  assert [r['memory_saving'] for r in results] == [True, False]
+  assert [(r['memory_saving'], r['tf32']) for r in results] == [
+      (True, False), (True, True), (False, False), (False, True)]
   assert all('POT outside TensorFlow' in r['skipped'] for r in results)
   bad = subprocess.run(
       [sys.executable, '-m', 'official.benchmark',

@@ -29,6 +29,8 @@ flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
 flags.DEFINE_integer('steps', 1, 'How many steps to time after the first.')
 flags.DEFINE_multi_string('override', [], 'KEY=VALUE for the model config.')
 flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
+flags.DEFINE_bool('tf32', False, 'TF32 matmuls and convolutions on NVIDIA '
+                  'GPUs (see official.train --tf32).')
 FLAGS = flags.FLAGS
 
 
@@ -46,10 +48,12 @@ def graph_flops(graph):
       graph=graph, options=options).total_float_ops
 
 
-def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
+def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
+            tf32=False):
   """Builds the experiment's model and optimizers and runs `1 + steps` train
   steps on random images; returns peak RSS and timings."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.experimental.enable_tensor_float_32_execution(tf32)
   import trainers  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
   config = experiments.get_experiment(experiment)
@@ -101,6 +105,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile):
           'decode_images_per_s': round(batch_size / decode_s, 1),
           'overrides': {k: repr(v) for k, v in overrides.items()},
           'jit_compile': jit_compile,
+          'tf32': tf.config.experimental.tensor_float_32_execution_enabled(),
           'peak_rss_mib_before_step': round(built_rss, 1),
           'peak_rss_mib': round(after_first, 1),
           'peak_rss_mib_at_exit': round(_peak_rss_mib(), 1),
@@ -117,7 +122,8 @@ def main(argv):
   overrides = models.parse_overrides(
       experiments.get_experiment(FLAGS.experiment).model, FLAGS.override)
   print(json.dumps(measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
-                           FLAGS.steps, dict(overrides), FLAGS.jit_compile)),
+                           FLAGS.steps, dict(overrides), FLAGS.jit_compile,
+                           FLAGS.tf32)),
         flush=True)
 
 
