@@ -61,7 +61,9 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
       config, model_overrides=tuple(sorted(overrides.items())),
       train=dataclasses.replace(config.train, batch_size=batch_size))
   task = trainers.build_task(config)
-  strategy = tf.distribute.OneDeviceStrategy('/cpu:0')
+  gpus = tf.config.list_logical_devices('GPU')
+  strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus
+                                             else '/cpu:0')
   with strategy.scope():
     model = task.build_model()
     optimizers = task.build_optimizers(model)
@@ -111,6 +113,9 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
           'peak_rss_mib_at_exit': round(_peak_rss_mib(), 1),
           'first_step_s': round(first, 3),
           'step_gflop': round(flops / 1e9, 3),
+          'device': gpus[0].name if gpus else 'CPU',
+          'gpu_peak_mib': (round(tf.config.experimental.get_memory_info(
+              'GPU:0')['peak'] / 2**20, 1) if gpus else None),
           'step_s': [round(t, 4) for t in times]}
 
 

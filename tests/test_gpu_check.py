@@ -1,0 +1,42 @@
+"""The GPU check script, run on the CPU at toy sizes: every part reports,
+none fails, and a part past the time budget is skipped and says so."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
+
+
+def _check(tmp_path, *flags):
+  output = tmp_path / 'gpu_check.json'
+  subprocess.run([sys.executable, '-m', 'official.benchmarks.gpu_check',
+                  '--tiny', f'--output={output}', *flags], cwd=tmp_path,
+                 env=_ENV, check=True, capture_output=True, timeout=900)
+  return json.loads(output.read_text())
+
+
+def test_every_part_reports_at_toy_sizes(tmp_path):
+  report = _check(tmp_path)
+  assert report['tiny'] and report['devices'] == []  # no GPU here
+  steps = report['celeba_step']
+  assert [(s['jit_compile'], s['memory_saving']) for s in steps] == [
+      (False, True), (False, False), (True, True), (True, False)]
+  for result in steps + report['tf32']:
+    assert 'error' not in result, result
+    assert result['round_trip_max_abs_error'] < 1e-5
+    assert result['step_s_median'] > 0 and result['device'] == 'CPU'
+  assert report['tf32'][0]['tf32'] is True
+  assert [t['experiment'] for t in report['trainers']] == [
+      'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64']
+  assert all(t.get('steps') == 2 for t in report['trainers']), report
+
+
+def test_parts_past_the_budget_are_skipped(tmp_path):
+  report = _check(tmp_path, '--budget_s=0')
+  for name in ('celeba_step', 'tf32', 'trainers'):
+    assert all('past the budget of 0 s' in item['skipped']
+               for item in report[name]), report[name]
