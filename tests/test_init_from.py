@@ -48,7 +48,8 @@ def test_a_new_run_starts_from_the_weights(source, kind, tmp_path):
   assert step == 0
   expected = (tf.saved_model.load(exported).encode_full(images=_DIGITS)
               ['codes'] if kind == 'export' else trained.encode_full(_DIGITS))
-  np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-6)
+  # The export runs the flow as a graph: the same weights, float32 rounding.
+  np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_an_earlier_checkpoint_gives_its_own_weights(source, tmp_path):

@@ -56,9 +56,12 @@ class SignalStop:
         self._previous[number] = signal.signal(number, self._record)
     return self
 
-  def __exit__(self, *unused_exc_info):
-    for number, handler in self._previous.items():
-      signal.signal(number, handler)
+  def __exit__(self, exc_type, unused_exc, unused_traceback):
+    # Stopping on a signal, the process is about to end: keep recording
+    # further signals, or one arriving now would kill it before its line.
+    if exc_type is not Interrupted:
+      for number, handler in self._previous.items():
+        signal.signal(number, handler)
     self._previous = {}
 
   def _record(self, number, unused_frame):
