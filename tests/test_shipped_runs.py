@@ -1,4 +1,4 @@
-"""The training runs shipped in `pretrained/runs/` continue exactly: resumed
+"""The training runs shipped in `pretrained/training_runs/` continue exactly: resumed
 from its checkpoint with the command that trained it, PIE's run reproduces
 the loss its uninterrupted training logged 50 steps later; the OT run's
 checkpoint holds the class Gaussians its TensorBoard curves describe."""
@@ -14,7 +14,7 @@ import numpy as np
 from official import run_dir
 from tests.conftest import REPO
 
-RUNS = os.path.join(REPO, 'pretrained', 'runs')
+RUNS = os.path.join(REPO, 'pretrained', 'training_runs')
 
 
 def _newest_step(model_dir):

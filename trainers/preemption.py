@@ -57,11 +57,12 @@ class SignalStop:
     return self
 
   def __exit__(self, exc_type, unused_exc, unused_traceback):
-    # Stopping on a signal, the process is about to end: keep recording
-    # further signals, or one arriving now would kill it before its line.
-    if exc_type is not Interrupted:
-      for number, handler in self._previous.items():
-        signal.signal(number, handler)
+    # Stopping on a signal, the process is about to end: ignore further
+    # ones, or one arriving while it ends (Python resets its own handlers
+    # then) would kill it before its exit status.
+    for number, handler in self._previous.items():
+      signal.signal(number, signal.SIG_IGN if exc_type is Interrupted
+                    else handler)
     self._previous = {}
 
   def _record(self, number, unused_frame):
