@@ -140,14 +140,13 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   from official.data import pipelines  # pylint: disable=g-import-not-at-top
   from official.evaluation import fid  # pylint: disable=g-import-not-at-top
   from official.evaluation import metrics  # pylint: disable=g-import-not-at-top
-  info = run_dir.read_experiment_info(experiment, model_dir)
+  from official import experiments  # pylint: disable=g-import-not-at-top
+  data = experiments.from_json(
+      run_dir.read_experiment_info(experiment, model_dir)).data
   model = run_dir.restore_model(experiment, model_dir)
-  spec = pipelines.InputSpec(info['dataset'], info.get('data_dir'), 'test')
-  print(f'reading {num_test:,} test images of {spec.dataset}',
+  print(f'reading {num_test:,} held-out images of {data.dataset}',
         file=sys.stderr, flush=True)
-  images, labels = next(iter(pipelines.make_dataset_fn(
-      spec, seed, num_test)(None).take(1)))
-  images, labels = images.numpy(), labels.numpy()
+  images, labels = pipelines.held_out(data, num_test, seed)
   out_dir = os.path.join(model_dir, 'eval')
   os.makedirs(out_dir, exist_ok=True)
 
@@ -176,8 +175,9 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
     features = lambda pictures, stage: _batched(
         lambda n, i: extractor(pictures[i:i + n] * 255.), len(pictures),
         f'FID, Inception features of the {stage}', batch=100)
-    stats_path = os.path.join(out_dir, f'fid_stats_{spec.dataset}_test_'
-                              f'{len(images)}.npz')
+    shape = 'x'.join(map(str, data.image_shape))
+    stats_path = os.path.join(out_dir, f'fid_stats_{data.dataset}_{shape}_'
+                              f'test_{len(images)}.npz')
     if os.path.exists(stats_path):
       data_stats = fid.load_statistics(stats_path)
     else:

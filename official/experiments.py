@@ -1,14 +1,33 @@
-"""Experiments as small config dataclasses, registered by name."""
+"""Experiments: one nested config per recipe, registered by name.
 
+An `ExperimentConfig` has four sections, `task` (the loss and its
+hyperparameters), `model` (the architecture), `data` and `trainer`.
+`override(config, {'trainer.batch_size': 64, 'model.epsilon_sq': 0.1})` is
+the one way to change any field; every flag of `official.train` becomes such
+an entry. `resolve(config, dataset)` fits the config to the data: the image
+shape, the model built for it and the number of classes.
+
+The papers' presets (`pie_mnist`, `revnet_ot_mnist`, `revnet_aae_celeba64`)
+fix their model; `pie`, `revnet_ot` and `revnet_aae` take it from the data's
+shape (`PieConfig.for_data`, `RevNetConfig.for_data`).
+"""
+
+import ast
 import dataclasses
 
-__all__ = ['AdversarialConfig', 'EXPERIMENTS', 'ExperimentConfig',
-           'MaximumLikelihoodConfig', 'OptimalTransportConfig', 'TrainConfig',
-           'get_experiment']
+from official.models import MODELS
+from official.models import PieConfig
+from official.models import RevNetConfig
+
+__all__ = ['AdversarialConfig', 'DataConfig', 'EXPERIMENTS',
+           'ExperimentConfig', 'MaximumLikelihoodConfig',
+           'OptimalTransportConfig', 'TrainerConfig', 'first_difference',
+           'from_json', 'get_experiment', 'override', 'parse_image_size',
+           'resolve', 'to_json']
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainerConfig:
   train_steps: int
   batch_size: int
   learning_rate: float
@@ -19,6 +38,47 @@ class TrainConfig:
   log_every: int = 50
   image_every: int = 500
   steps_per_loop: int = 1
+
+
+def parse_image_size(value):
+  """(H, W) from N, 'N', 'HxW', or a pair; None stays None."""
+  if value is None or isinstance(value, tuple) and len(value) == 2:
+    return value
+  if isinstance(value, int):
+    return (value, value)
+  if isinstance(value, (list, tuple)) and len(value) == 2:
+    return tuple(value)
+  text = str(value).lower().replace(' ', '')
+  parts = text.split('x') if 'x' in text else [text, text]
+  if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    raise ValueError(f'bad image size {value!r}: give N or HxW, e.g. 32 or '
+                     f'64x48')
+  return tuple(int(p) for p in parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Where the images come from and the shape they are given.
+
+  Attributes:
+    dataset: `mnist_bundled`, `mnist`, `celeb_a`, `celeb_a_files`,
+      `image_folder`, `npz`, or any TFDS image dataset
+      (`official/data/pipelines.py`).
+    data_dir: the folder or file of the data (see `--data_dir`).
+    image_size: (H, W) the images are centre-cropped and resized to. None:
+      the model's size for the papers' presets, else the data's own.
+    channels: 1 or 3; grayscale and RGB are converted to it. None: as
+      `image_size`.
+  """
+  dataset: str
+  data_dir: str = None
+  image_size: tuple = dataclasses.field(
+      default=None, metadata={'parse': parse_image_size})
+  channels: int = None
+
+  @property
+  def image_shape(self):
+    return tuple(self.image_size) + (self.channels,)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +96,8 @@ class AdversarialConfig:
   clip_norm: float = 5.
   init_batches: int = 20
 
+  needs_labels = False
+
 
 @dataclasses.dataclass(frozen=True)
 class OptimalTransportConfig:
@@ -51,42 +113,67 @@ class OptimalTransportConfig:
   balanced_batches: bool = True
   used_dim_threshold: float = 0.1
 
+  needs_labels = True
+
 
 @dataclasses.dataclass(frozen=True)
 class MaximumLikelihoodConfig:
   """PIE trained by maximum likelihood (Eq. 17) in bits per dimension."""
 
+  needs_labels = False
+
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
   name: str
-  model: str
-  dataset: str
-  train: TrainConfig
-  loss: object
-  model_overrides: tuple = ()
+  task: object
+  model: object
+  data: DataConfig
+  trainer: TrainerConfig
 
+
+_TASKS = {cls.__name__: cls for cls in (
+    AdversarialConfig, OptimalTransportConfig, MaximumLikelihoodConfig)}
+_MODELS = {cls.__name__: cls for cls in (PieConfig, RevNetConfig)}
+
+_AAE_TRAINER = TrainerConfig(train_steps=100_000, batch_size=250,
+                             learning_rate=1e-4, beta_1=0., beta_2=0.9,
+                             checkpoint_every=1000, log_every=100,
+                             image_every=1000)
+_OT_TRAINER = TrainerConfig(train_steps=3000, batch_size=6500,
+                            learning_rate=1e-3, checkpoint_every=100,
+                            log_every=10, image_every=100)
+_PIE_TRAINER = TrainerConfig(train_steps=20_000, batch_size=128,
+                             learning_rate=1e-3)
 
 EXPERIMENTS = {
+    # The papers' presets: their model, their data.
     'revnet_aae_celeba64': ExperimentConfig(
-        name='revnet_aae_celeba64', model='revnet_celeba64', dataset='celeb_a',
-        train=TrainConfig(train_steps=100_000, batch_size=250,
-                          learning_rate=1e-4, beta_1=0., beta_2=0.9,
-                          checkpoint_every=1000, log_every=100,
-                          image_every=1000),
-        loss=AdversarialConfig()),
+        'revnet_aae_celeba64', AdversarialConfig(), MODELS['revnet_celeba64'],
+        DataConfig('celeb_a'), _AAE_TRAINER),
     'revnet_ot_mnist': ExperimentConfig(
-        name='revnet_ot_mnist', model='revnet_mnist', dataset='mnist_bundled',
-        train=TrainConfig(train_steps=3000, batch_size=6500,
-                          learning_rate=1e-3, checkpoint_every=100,
-                          log_every=10, image_every=100),
-        loss=OptimalTransportConfig()),
+        'revnet_ot_mnist', OptimalTransportConfig(), MODELS['revnet_mnist'],
+        DataConfig('mnist_bundled'), _OT_TRAINER),
     'pie_mnist': ExperimentConfig(
-        name='pie_mnist', model='pie_mnist', dataset='mnist_bundled',
-        train=TrainConfig(train_steps=20_000, batch_size=128,
-                          learning_rate=1e-3),
-        loss=MaximumLikelihoodConfig()),
+        'pie_mnist', MaximumLikelihoodConfig(), MODELS['pie_mnist'],
+        DataConfig('mnist_bundled'), _PIE_TRAINER),
+    # The same recipes with the model built for the data's shape.
+    'revnet_aae': ExperimentConfig(
+        'revnet_aae', AdversarialConfig(),
+        RevNetConfig(num_prior_dims=64, memory_saving=True),
+        DataConfig('image_folder'), _AAE_TRAINER),
+    'revnet_ot': ExperimentConfig(
+        'revnet_ot', OptimalTransportConfig(),
+        RevNetConfig(num_classes=None, memory_saving=False),
+        DataConfig('image_folder'), _OT_TRAINER),
+    'pie': ExperimentConfig(
+        'pie', MaximumLikelihoodConfig(),
+        PieConfig(image_shape=None, conv_blocks=None, linear_sizes=None,
+                  latent_dims=10),
+        DataConfig('image_folder'), _PIE_TRAINER),
 }
+
+_SECTIONS = ('task', 'model', 'data', 'trainer')
 
 
 def get_experiment(name):
@@ -94,3 +181,174 @@ def get_experiment(name):
     raise ValueError(f'unknown experiment {name!r}; valid names: '
                      f'{", ".join(sorted(EXPERIMENTS))}')
   return EXPERIMENTS[name]
+
+
+def _typed(field, current, value, key):
+  """`value` (typed, or text to parse) as the type of field `key`."""
+  if isinstance(value, str) and field.type is not str:
+    try:
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      pass
+  if 'parse' in field.metadata:
+    return field.metadata['parse'](value)
+  if 'element' in field.metadata and value is not None:
+    element = field.metadata['element']
+    try:
+      return tuple(item if isinstance(item, element) else
+                   element(**item) if isinstance(item, dict) else
+                   element(*item) for item in value)
+    except TypeError as e:
+      raise ValueError(f'bad {key}={value!r}: give a tuple of '
+                       f'{element.__name__} fields ({e})') from e
+  if value is None:
+    return None
+  expected = field.type
+  if isinstance(value, list):
+    value = tuple(value)
+  if expected is float and isinstance(value, int) and not isinstance(
+      value, bool):
+    return float(value)
+  if expected is int and isinstance(value, bool) or not isinstance(
+      value, expected):
+    raise ValueError(f'bad {key}={value!r}: {key} takes a value of type '
+                     f'{expected.__name__}'
+                     + (f' (now {current!r})' if current is not None else ''))
+  return value
+
+
+def override(config, items):
+  """`config` with fields replaced: `items` maps dotted keys
+  (`trainer.batch_size`, `model.stages`, ...) to typed values or to text,
+  parsed as Python literals (`stages=((25,2),(50,2))`, `image_size=32x32`).
+
+  Raises:
+    ValueError: naming an unknown key, with the valid ones, or a value of
+      the wrong type.
+  """
+  sections = {name: {} for name in _SECTIONS}
+  for key, value in dict(items).items():
+    section, _, field_name = key.partition('.')
+    if section not in sections:
+      raise ValueError(f'bad override {key!r}: use SECTION.FIELD with SECTION '
+                       f'one of {", ".join(_SECTIONS)}')
+    part = getattr(config, section)
+    fields = {f.name: f for f in dataclasses.fields(part)}
+    if field_name not in fields:
+      raise ValueError(f'bad override {key!r}: {type(part).__name__} of '
+                       f'{config.name} has the fields '
+                       f'{", ".join(sorted(fields)) or "(none)"}')
+    sections[section][field_name] = _typed(
+        fields[field_name], getattr(part, field_name), value, key)
+  return dataclasses.replace(config, **{
+      name: dataclasses.replace(getattr(config, name), **changes)
+      for name, changes in sections.items() if changes})
+
+
+def resolve(config, dataset):
+  """The config fitted to the data described by `dataset` (a
+  `pipelines.DatasetInfo`): the image shape set, the model built for it, the
+  number of classes filled in.
+
+  Raises:
+    ValueError: in one line, when the data cannot feed this experiment (no
+      labels for a recipe that needs them, mixed image sizes without
+      `--image_size`, a size the model cannot take).
+  """
+  data, model = config.data, config.model
+  if config.task.needs_labels and not dataset.num_classes:
+    raise ValueError(f'{config.name} needs class labels and {data.dataset} '
+                     f'has none{dataset.why_unlabelled}')
+  fixed = model.image_shape
+  native = dataset.image_shape or (None, None, None)
+  size = data.image_size or (fixed[:2] if fixed else None)
+  if size is None and native[0] is None:
+    raise ValueError(f'the images of {dataset.name} differ in size '
+                     f'({dataset.sizes_seen}): give --image_size')
+  channels = data.channels or (fixed[2] if fixed else native[2])
+  if channels not in (1, 3):
+    raise ValueError(f'channels must be 1 or 3, got {channels}')
+  data = dataclasses.replace(data, image_size=tuple(size or native[:2]),
+                             channels=channels)
+  if fixed and tuple(fixed) != data.image_shape:
+    generic = {'PieConfig': 'pie', 'RevNetConfig': 'revnet_ot or revnet_aae'}
+    raise ValueError(
+        f'{config.name} takes {_shape_text(fixed)} images, not '
+        f'{_shape_text(data.image_shape)}; --experiment='
+        f'{generic[type(model).__name__]} builds its model for any size')
+  return dataclasses.replace(config, data=data, model=model.for_data(
+      data.image_shape, dataset.num_classes))
+
+
+def _shape_text(shape):
+  return 'x'.join(str(s) for s in shape)
+
+
+def to_json(config):
+  """A JSON-ready dict of `config`, with the class of each section."""
+  out = {'name': config.name}
+  for name in _SECTIONS:
+    part = getattr(config, name)
+    out[name] = {'class': type(part).__name__, **dataclasses.asdict(part)}
+  return out
+
+
+def _tuples(value):
+  return tuple(map(_tuples, value)) if isinstance(value, list) else value
+
+
+def _from_dict(registry, data):
+  """The section config that `to_json` wrote as `data`."""
+  data = dict(data)
+  cls = registry[data.pop('class')] if isinstance(registry, dict) else registry
+  values = {}
+  for field in dataclasses.fields(cls):
+    if field.name not in data:
+      continue
+    value = data[field.name]
+    element = field.metadata.get('element')
+    if element and value is not None:
+      value = tuple(element(**item) for item in value)
+    values[field.name] = _tuples(value)
+  return cls(**values)
+
+
+def from_json(info):
+  """The `ExperimentConfig` a run's `experiment.json` records.
+
+  Runs written before the nested config (keys `model`, `model_overrides`,
+  `dataset`, `train`, `loss`) are read too.
+  """
+  if 'config' in info:
+    data = info['config']
+    return ExperimentConfig(
+        data['name'], _from_dict(_TASKS, data['task']),
+        _from_dict(_MODELS, data['model']),
+        _from_dict(DataConfig, data['data']),
+        _from_dict(TrainerConfig, data['trainer']))
+  preset = get_experiment(info['experiment'])
+  model = MODELS[info['model']]
+  items = {f'model.{key}': value
+           for key, value in info.get('model_overrides', {}).items()}
+  items.update({f'trainer.{key}': value
+                for key, value in info.get('train', {}).items()})
+  items.update({f'task.{key}': value
+                for key, value in info.get('loss', {}).items()})
+  items['data.dataset'] = info.get('dataset', preset.data.dataset)
+  items['data.data_dir'] = info.get('data_dir')
+  config = override(dataclasses.replace(preset, model=model), items)
+  return dataclasses.replace(config, data=dataclasses.replace(
+      config.data, image_size=tuple(config.model.image_shape[:2]),
+      channels=config.model.image_shape[2]))
+
+
+def first_difference(theirs, ours):
+  """'FIELD: A there, B here' for the first field in which two model (or
+  other section) configs differ, or None."""
+  if type(theirs) is not type(ours):
+    return f'model: {type(theirs).__name__} there, {type(ours).__name__} here'
+  for field in dataclasses.fields(ours):
+    a, b = getattr(theirs, field.name), getattr(ours, field.name)
+    if a != b:
+      return f'{field.name}: {a!r} there, {b!r} here'
+  return None

@@ -25,8 +25,8 @@ def read_experiment_info(experiment, model_dir):
   with open(info_path) as f:
     info = json.load(f)
   if info['experiment'] != experiment:
-    raise RunDirError(f'{model_dir} holds a run of {info["experiment"]!r}, '
-                      f'not {experiment!r}')
+    raise RunDirError(f'{model_dir} holds a run of experiment '
+                      f'{info["experiment"]!r}, not {experiment!r}')
   return info
 
 
@@ -113,11 +113,10 @@ def unreadable_error(directory, skipped):
 def restore_model(experiment, model_dir):
   """Builds the run's model and restores its newest readable checkpoint."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official import experiments  # pylint: disable=g-import-not-at-top
   from official import models  # pylint: disable=g-import-not-at-top
   info = read_experiment_info(experiment, model_dir)
-  overrides = models.overrides_from_json(info['model'],
-                                         info['model_overrides'])
-  model = models.build_model(info['model'], **dict(overrides))
+  model = models.build_model(experiments.from_json(info).model)
   directory = os.path.join(model_dir, 'checkpoints')
   restored, skipped = restore_newest(
       tf.train.Checkpoint(model=model), directory,
@@ -127,35 +126,21 @@ def restore_model(experiment, model_dir):
   return model
 
 
-def _first_difference(theirs, ours):
-  """'FIELD: A there, B here' for the first field two model configs differ
-  in, or None."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  if type(theirs) is not type(ours):
-    return f'model: {type(theirs).__name__} there, {type(ours).__name__} here'
-  for field in dataclasses.fields(ours):
-    a, b = getattr(theirs, field.name), getattr(ours, field.name)
-    if a != b:
-      return f'{field.name}: {a!r} there, {b!r} here'
-  return None
-
-
-def init_weights(model, model_name, model_overrides, path):
+def init_weights(model, model_config, path):
   """Gives the built `model` the weights at `path` (Model Garden's
   `init_checkpoint`): a training run's folder (its newest readable
   checkpoint), one of its checkpoints (`.../checkpoints/ckpt-N`), or an
   export (a SavedModel folder `NAME/VERSION`, from `official.export`).
 
-  The model config named by `model_name` and `model_overrides` must be the
-  one the weights were trained with.
+  `model_config` must be the one the weights were trained with.
 
   Raises:
     RunDirError: naming the path and the first difference, or what is
       missing.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official import experiments  # pylint: disable=g-import-not-at-top
   from official import export  # pylint: disable=g-import-not-at-top
-  from official import models  # pylint: disable=g-import-not-at-top
   if tf.saved_model.contains_saved_model(path):
     try:
       export.restore_from_export(model, path)
@@ -175,10 +160,8 @@ def init_weights(model, model_name, model_overrides, path):
                       'the model config cannot be checked')
   with open(info_path) as f:
     info = json.load(f)
-  theirs = models.model_config(info['model'], **dict(
-      models.overrides_from_json(info['model'], info['model_overrides'])))
-  difference = _first_difference(
-      theirs, models.model_config(model_name, **dict(model_overrides)))
+  difference = experiments.first_difference(
+      experiments.from_json(info).model, model_config)
   if difference:
     raise RunDirError(f'--init_from {path}: another model config ({difference})')
   checkpoint = tf.train.Checkpoint(model=model)

@@ -1,11 +1,12 @@
 r"""Trains an experiment: `python -m official.train --experiment=NAME
 --model_dir=DIR [flags]`. Run again with the same flags to resume.
 
-Experiments: revnet_aae_celeba64, revnet_ot_mnist, pie_mnist (see
-official/experiments.py for their recipes). `--helpfull` lists every flag.
+Experiments: the papers' presets revnet_aae_celeba64, revnet_ot_mnist and
+pie_mnist, and revnet_aae, revnet_ot and pie, which build their model for the
+data's image size (see official/experiments.py). `--helpfull` lists every
+flag.
 """
 
-import dataclasses
 import json
 import os
 import sys
@@ -19,19 +20,18 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 
 from official import experiments  # pylint: disable=g-import-not-at-top
-from official import models  # pylint: disable=g-import-not-at-top
 from official.data import pipelines  # pylint: disable=g-import-not-at-top
 
 
-def _defaults(field, section='train'):
+def _defaults(field, section='trainer'):
   """'default: the experiment's, NAME VALUE, ...' for a field of its config."""
   values = []
   for name, experiment in sorted(experiments.EXPERIMENTS.items()):
-    config = getattr(experiment, section) if section else experiment
+    config = getattr(experiment, section)
     if hasattr(config, field):
-      values.append(f'{name} {getattr(config, field):,}'
-                    if isinstance(getattr(config, field), int) else
-                    f'{name} {getattr(config, field)}')
+      value = getattr(config, field)
+      values.append(f'{name} {value:,}' if isinstance(value, int) and
+                    not isinstance(value, bool) else f'{name} {value}')
   return f' (default: the experiment\'s: {", ".join(values)})'
 
 
@@ -51,7 +51,7 @@ _LEARNING_RATE = flags.DEFINE_float(
     + _defaults('learning_rate'))
 _CRITIC_LEARNING_RATE = flags.DEFINE_float(
     'critic_learning_rate', None, 'Adam learning rate of the AAE adversary.'
-    + _defaults('critic_learning_rate', 'loss'))
+    + _defaults('critic_learning_rate', 'task'))
 _SEED = flags.DEFINE_integer(
     'seed', None, 'Seed of the weights, the data order and all noise.'
     + _defaults('seed'))
@@ -72,14 +72,24 @@ _IMAGE_EVERY = flags.DEFINE_integer(
     'image_every', None, 'Write a sample grid every this many steps.'
     + _defaults('image_every'))
 _DATASET = flags.DEFINE_string(
-    'dataset', None, 'Data: mnist_bundled (the offline copy in the package), '
-    'celeb_a_files (the official CelebA release files in --data_dir), or the '
-    'TFDS names mnist and celeb_a.' + _defaults('dataset', None))
+    'dataset', None, 'Data: ' + '; '.join(
+        f'{name} ({entry.help})' for name, entry in
+        pipelines.DATASETS.items()) + '; or any TFDS image dataset by its '
+    'name (fashion_mnist, cifar10, ...).' + _defaults('dataset', 'data'))
 _DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'TFDS data directory; a folder with the four MNIST IDX '
-    'files for mnist_bundled; for celeb_a_files the folder holding '
-    'img_align_celeba.zip (or its extracted folder) and '
-    'list_eval_partition.txt.')
+    'data_dir', None, 'image_folder: the folder of images (a subfolder per '
+    'class, or flat; test/ holds the held-out images, else every 10th image '
+    'is held out); npz: the file; TFDS names: a prepared TFDS data '
+    'directory; mnist_bundled: a folder with the four MNIST IDX files; '
+    'celeb_a_files: the folder holding img_align_celeba.zip (or its '
+    'extracted folder) and list_eval_partition.txt.')
+_IMAGE_SIZE = flags.DEFINE_string(
+    'image_size', None, 'N or HxW: images are centre-cropped to that aspect '
+    'ratio and area-resized (default: the model\'s for the papers\' '
+    'presets, else the data\'s own when all images share it).')
+_CHANNELS = flags.DEFINE_enum(
+    'channels', None, ['1', '3'], 'Grayscale (1) or RGB (3); images are '
+    'converted (default: as --image_size; 3 when any image is in colour).')
 _STRATEGY = flags.DEFINE_enum(
     'strategy', 'mirrored', ['mirrored', 'multi_worker', 'one_device'],
     'mirrored: all visible GPUs, else the CPU (split by --cpu_replicas); '
@@ -98,11 +108,11 @@ _TF32 = flags.DEFINE_bool(
 _DETERMINISTIC = flags.DEFINE_bool(
     'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
 _EPSILON_SQ = flags.DEFINE_float(
-    'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I) (default: the '
-    f'model config\'s, {models.model_config("pie_mnist").epsilon_sq}).')
+    'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I); the same as '
+    '--params_override=model.epsilon_sq=X.' + _defaults('epsilon_sq', 'model'))
 _RECONSTRUCTION_STEPS = flags.DEFINE_integer(
     'reconstruction_steps', None, 'AAE: steps of the reconstruction phase.'
-    + _defaults('reconstruction_steps', 'loss'))
+    + _defaults('reconstruction_steps', 'task'))
 _ADVERSARIAL_STEPS = flags.DEFINE_integer(
     'adversarial_steps', None, 'AAE: steps of the adversarial phase that '
     'follow; sets --train_steps to the sum of both phases.')
@@ -113,55 +123,72 @@ _INIT_FROM = flags.DEFINE_string(
     'pretrained/pie_mnist/1). The step and the optimizers start fresh and the '
     'model config must be the same. Ignored when --model_dir already holds a '
     'checkpoint: the run resumes.')
+_PARAMS_OVERRIDE = flags.DEFINE_multi_string(
+    'params_override', [], 'SECTION.FIELD=VALUE replacing any field of the '
+    'experiment config (sections: task, model, data, trainer; see '
+    'official/experiments.py), e.g. model.latent_dims=16 or '
+    'trainer.beta_1=0.5. Repeatable; applied after the other flags.')
 _MODEL_OVERRIDE = flags.DEFINE_multi_string(
-    'model_override', [], 'KEY=VALUE replacing a field of the model config, '
-    'e.g. conv_hidden=32 or learn_g=False. Repeatable.')
+    'model_override', [], 'KEY=VALUE: the same as '
+    '--params_override=model.KEY=VALUE, e.g. conv_hidden=32 or learn_g=False. '
+    'Repeatable.')
+
+_TRAINER_FLAGS = (_TRAIN_STEPS, _BATCH_SIZE, _LEARNING_RATE, _SEED,
+                  _CHECKPOINT_EVERY, _LOG_EVERY, _IMAGE_EVERY,
+                  _STEPS_PER_LOOP)
+_OTHER_FLAGS = {'task': (_CRITIC_LEARNING_RATE, _RECONSTRUCTION_STEPS),
+                'model': (_EPSILON_SQ,),
+                'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS)}
 
 
-def _model_overrides(model_name):
-  overrides = dict(models.parse_overrides(model_name, _MODEL_OVERRIDE.value))
-  if _EPSILON_SQ.value is not None:
-    if not hasattr(models.model_config(model_name), 'epsilon_sq'):
-      raise ValueError(f'--epsilon_sq applies to PIE, not to {model_name}')
-    if not _EPSILON_SQ.value > 0:
-      raise ValueError(f'--epsilon_sq must be positive, got '
-                       f'{_EPSILON_SQ.value}')
-    overrides['epsilon_sq'] = _EPSILON_SQ.value
-  return tuple(sorted(overrides.items()))
+def _pairs(items, flag, prefix=''):
+  out = {}
+  for item in items:
+    key, sep, value = item.partition('=')
+    if not sep:
+      raise ValueError(f'bad --{flag} {item!r}: use {prefix.upper() or "SECTION."}'
+                       f'KEY=VALUE')
+    out[prefix + key] = value
+  return out
+
+
+def overrides_from_flags(config):
+  """The flags that were given, as `experiments.override` items."""
+  items = {}
+  for section, given in [('trainer', _TRAINER_FLAGS)] + list(
+      _OTHER_FLAGS.items()):
+    part = getattr(config, section)
+    for flag in given:
+      if flag.value is None:
+        continue
+      if not hasattr(part, flag.name):
+        raise ValueError(f'--{flag.name} does not apply to {config.name}')
+      items[f'{section}.{flag.name}'] = flag.value
+  if _ADVERSARIAL_STEPS.value is not None:
+    if not hasattr(config.task, 'reconstruction_steps'):
+      raise ValueError(f'--adversarial_steps does not apply to {config.name}')
+    items['trainer.train_steps'] = int(items.get(
+        'task.reconstruction_steps', config.task.reconstruction_steps)) + (
+            _ADVERSARIAL_STEPS.value)
+  for key in ('trainer.train_steps', 'trainer.batch_size',
+              'trainer.checkpoint_every', 'trainer.log_every',
+              'trainer.image_every', 'trainer.steps_per_loop',
+              'model.epsilon_sq'):
+    if key in items and not items[key] > 0:
+      raise ValueError(f'--{key.split(".")[1]} must be positive, got '
+                       f'{items[key]}')
+  if 'data.channels' in items:
+    items['data.channels'] = int(items['data.channels'])
+  items.update(_pairs(_MODEL_OVERRIDE.value, 'model_override', 'model.'))
+  items.update(_pairs(_PARAMS_OVERRIDE.value, 'params_override'))
+  return items
 
 
 def experiment_from_flags():
-  """The experiment config with every flag that was given applied."""
+  """The experiment config with every flag that was given applied (not yet
+  fitted to the data: `experiments.resolve`)."""
   config = experiments.get_experiment(_EXPERIMENT.value)
-  train = {name: flag.value for name, flag in (
-      ('train_steps', _TRAIN_STEPS), ('batch_size', _BATCH_SIZE),
-      ('learning_rate', _LEARNING_RATE), ('seed', _SEED),
-      ('checkpoint_every', _CHECKPOINT_EVERY), ('log_every', _LOG_EVERY),
-      ('image_every', _IMAGE_EVERY), ('steps_per_loop', _STEPS_PER_LOOP))
-                                   if flag.value is not None}
-  loss = {}
-  if isinstance(config.loss, experiments.AdversarialConfig):
-    if _CRITIC_LEARNING_RATE.value is not None:
-      loss['critic_learning_rate'] = _CRITIC_LEARNING_RATE.value
-    if _RECONSTRUCTION_STEPS.value is not None:
-      loss['reconstruction_steps'] = _RECONSTRUCTION_STEPS.value
-    if _ADVERSARIAL_STEPS.value is not None:
-      train['train_steps'] = loss.get(
-          'reconstruction_steps',
-          config.loss.reconstruction_steps) + _ADVERSARIAL_STEPS.value
-  elif (_CRITIC_LEARNING_RATE.value, _RECONSTRUCTION_STEPS.value,
-        _ADVERSARIAL_STEPS.value) != (None, None, None):
-    raise ValueError(f'--critic_learning_rate, --reconstruction_steps and '
-                     f'--adversarial_steps apply to revnet_aae_celeba64, not '
-                     f'to {config.name}')
-  for name, value in train.items():
-    if name != 'learning_rate' and name != 'seed' and value <= 0:
-      raise ValueError(f'--{name} must be positive, got {value}')
-  return dataclasses.replace(
-      config, train=dataclasses.replace(config.train, **train),
-      loss=dataclasses.replace(config.loss, **loss),
-      dataset=_DATASET.value or config.dataset,
-      model_overrides=_model_overrides(config.model))
+  return experiments.override(config, overrides_from_flags(config))
 
 
 def make_strategy(name, cpu_replicas):
@@ -195,19 +222,25 @@ def main(argv):
     if _JIT_COMPILE.value and _CPU_REPLICAS.value > 1:
       raise ValueError('--jit_compile runs one replica per device: it cannot '
                        'be combined with --cpu_replicas above 1')
-    spec = pipelines.InputSpec(config.dataset, _DATA_DIR.value)
-    pipelines.check_input_spec(spec)
+    dataset = pipelines.describe(config.data)
+    for note in dataset.notes:
+      print(note, flush=True)
+    config = experiments.resolve(config, dataset)
     strategy = make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
     tf.config.experimental.enable_tensor_float_32_execution(_TF32.value)
     if _DETERMINISTIC.value:
       tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.train.seed)
-    print(f'training {config.name} on {config.dataset} with '
+    keras.utils.set_random_seed(config.trainer.seed)
+    shape = 'x'.join(map(str, config.data.image_shape))
+    classes = (f', {dataset.num_classes} classes' if dataset.num_classes
+               else '')
+    print(f'training {config.name} on {dataset.name} ({shape}{classes}; '
+          f'held out: {dataset.held_out}) with '
           f'{strategy.num_replicas_in_sync} replica(s) of '
-          f'{type(strategy).__name__}, global batch {config.train.batch_size}',
-          flush=True)
+          f'{type(strategy).__name__}, global batch '
+          f'{config.trainer.batch_size}', flush=True)
     trainer = trainers.Trainer(trainers.build_task(config), strategy,
-                               _MODEL_DIR.value, spec, _JIT_COMPILE.value,
+                               _MODEL_DIR.value, _JIT_COMPILE.value,
                                _INIT_FROM.value)
     metrics = trainer.run()
   except trainers.Interrupted as e:

@@ -29,33 +29,41 @@ def _seed():
 
 
 def tiny_overrides(name):
-  """Model overrides that make an experiment's model small and fast."""
+  """Model config fields that make an experiment's model small and fast."""
   from official import models
-  if name == 'pie_mnist':
-    return (('conv_hidden', 8), ('dense_hidden', 16), ('steps', 1))
-  return (('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1))),)
+  if name.startswith('pie'):
+    return {'conv_hidden': 8, 'dense_hidden': 16, 'steps': 1}
+  return {'stages': (models.RevNetStage(4, 1), models.RevNetStage(6, 1))}
+
+
+def tiny_config(name, items=None, model_overrides=None, dataset=None):
+  """The experiment with a tiny model (or `model_overrides`) and the dotted
+  override `items`, fitted to its data (`dataset`: a `DatasetInfo`, by
+  default that of the experiment's data)."""
+  from official import experiments
+  from official.data import pipelines
+  config = experiments.get_experiment(name)
+  model = tiny_overrides(name) if model_overrides is None else model_overrides
+  config = experiments.override(config, {
+      **{f'model.{key}': value for key, value in model.items()},
+      **(items or {})})
+  return experiments.resolve(config, dataset or pipelines.describe(config.data))
 
 
 def train_tiny_run(name, model_dir, steps=1, batch_size=20, init_from=None,
-                   model_overrides=None, image_every=1000, steps_per_loop=1):
-  """Trains a small version of an MNIST experiment on one CPU; returns the
-  trainer (model in `trainer.model`)."""
-  import dataclasses
+                   model_overrides=None, image_every=1000, steps_per_loop=1,
+                   items=None):
+  """Trains a small version of an experiment (by default on MNIST) on one
+  CPU; returns the trainer (model in `trainer.model`)."""
   import trainers
-  from official import experiments
-  from official.data import pipelines
-  base = experiments.get_experiment(name)
-  loss = {'init_examples': batch_size} if name == 'revnet_ot_mnist' else {}
-  config = dataclasses.replace(
-      base, model_overrides=model_overrides or tiny_overrides(name),
-      loss=dataclasses.replace(base.loss, **loss),
-      train=dataclasses.replace(base.train, batch_size=batch_size,
-                                train_steps=steps, image_every=image_every,
-                                steps_per_loop=steps_per_loop))
+  extra = {'task.init_examples': batch_size} if 'ot' in name else {}
+  config = tiny_config(name, {
+      'trainer.batch_size': batch_size, 'trainer.train_steps': steps,
+      'trainer.image_every': image_every,
+      'trainer.steps_per_loop': steps_per_loop, **extra, **(items or {})},
+                       model_overrides)
   trainer = trainers.Trainer(trainers.build_task(config),
                              tf.distribute.OneDeviceStrategy('/cpu:0'),
-                             str(model_dir),
-                             pipelines.InputSpec('mnist_bundled'),
-                             init_from=init_from)
+                             str(model_dir), init_from=init_from)
   trainer.run()
   return trainer

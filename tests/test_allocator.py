@@ -39,10 +39,11 @@ def probe_then_train(model_dir=None):
   is given."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from official import experiments  # pylint: disable=g-import-not-at-top
   from official.data import pipelines  # pylint: disable=g-import-not-at-top
   next(pipelines.distributed_iterator(
       tf.distribute.MirroredStrategy(['/cpu:0']),
-      pipelines.InputSpec('mnist_bundled'), 0, 8))
+      experiments.DataConfig('mnist_bundled'), 0, 8))
   mmapped = [large_block_is_mmapped() for _ in range(3)]
   if model_dir is None:
     return {'mmapped': mmapped}

@@ -15,7 +15,7 @@ from tests.conftest import tiny_overrides
 def test_one_step_reports_timings_memory_and_round_trip():
   result = one_step.measure(
       'revnet_aae_celeba64', 'reconstruction', batch_size=4, steps=2,
-      overrides=dict(tiny_overrides('revnet_aae_celeba64')),
+      overrides=tiny_overrides('revnet_aae_celeba64'),
       jit_compile=False)
   assert result['phase'] == 'reconstruction' and len(result['step_s']) == 2
   assert 0. < result['round_trip_max_abs_error'] < 1e-5

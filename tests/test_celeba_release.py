@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from official import experiments
 from official.benchmarks.synthetic_release import write_release
 from official.data import celeba_release
 from official.data import pipelines
@@ -29,9 +30,9 @@ def releases(tmp_path_factory):
 
 def _batches(data_dir, global_batch=8, start_step=0, count=1, context=None,
              split='train'):
-  spec = pipelines.InputSpec('celeb_a_files', str(data_dir), split)
-  dataset = pipelines.make_dataset_fn(spec, 7, global_batch, start_step)(
-      context)
+  data = experiments.DataConfig('celeb_a_files', str(data_dir))
+  dataset = pipelines.make_dataset_fn(data, 7, global_batch, start_step,
+                                      split=split)(context)
   return [images.numpy() for images, _ in dataset.take(count)]
 
 
@@ -94,7 +95,7 @@ def test_bad_releases_fail_in_one_line_naming_the_problem(releases, tmp_path):
   root, _ = releases
   with pytest.raises(pipelines.DataError, match='reads the CelebA release '
                      'files: give their folder as --data_dir'):
-    pipelines.make_dataset_fn(pipelines.InputSpec('celeb_a_files'), 0, 4)
+    pipelines.make_dataset_fn(experiments.DataConfig('celeb_a_files'), 0, 4)
   (tmp_path / 'empty').mkdir()
   with pytest.raises(pipelines.DataError, match='no CelebA images in .*empty: '
                      'expected img_align_celeba.zip'):
@@ -162,7 +163,7 @@ def test_tfds_celeb_a_reaches_its_builder_and_fails_offline_in_one_line(
   for name in ('NO_PROXY', 'no_proxy'):
     monkeypatch.delenv(name, raising=False)
   with pytest.raises(pipelines.DataError) as raised:
-    pipelines.make_dataset_fn(pipelines.InputSpec('celeb_a', str(tmp_path)),
+    pipelines.make_dataset_fn(experiments.DataConfig('celeb_a', str(tmp_path)),
                               0, 4)(None)
   message = str(raised.value)
   assert message.startswith('could not load TFDS celeb_a (')

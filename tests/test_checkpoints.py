@@ -1,7 +1,6 @@
 """Runs survive a damaged checkpoint: training, evaluation and export fall
 back to the newest readable one and never delete a file."""
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -15,20 +14,18 @@ from official import export
 from official import experiments
 from official import models
 from official import run_dir
-from official.data import pipelines
 from tests.conftest import REPO
+from tests.conftest import tiny_config
 from tests.conftest import tiny_overrides
 
 
 def _train(model_dir, steps):
-  base = experiments.get_experiment('pie_mnist')
-  config = dataclasses.replace(
-      base, model_overrides=tiny_overrides('pie_mnist'),
-      train=dataclasses.replace(base.train, batch_size=8, train_steps=steps,
-                                checkpoint_every=2, image_every=1000))
+  config = tiny_config('pie_mnist', {
+      'trainer.batch_size': 8, 'trainer.train_steps': steps,
+      'trainer.checkpoint_every': 2, 'trainer.image_every': 1000})
   trainer = trainers.Trainer(trainers.build_task(config),
                              tf.distribute.OneDeviceStrategy('/cpu:0'),
-                             str(model_dir), pipelines.InputSpec('mnist_bundled'))
+                             str(model_dir))
   trainer.run()
   return trainer
 
@@ -53,7 +50,7 @@ def _damage(checkpoints, kind):
     os.remove(checkpoints / 'ckpt-4.index')
   else:  # a checkpoint of another experiment's model
     other = models.build_model('revnet_mnist',
-                               **dict(tiny_overrides('revnet_ot_mnist')))
+                               **tiny_overrides('revnet_ot_mnist'))
     other.encode_full(tf.zeros((1, 28, 28, 1)))
     tf.train.Checkpoint(model=other, step=tf.Variable(6, dtype=tf.int64)
                         ).write(str(checkpoints / 'ckpt-6'))
@@ -103,8 +100,7 @@ def test_evaluation_and_export_use_the_newest_readable_checkpoint(
 
 def _restored_at(model_dir, name):
   info = run_dir.read_experiment_info('pie_mnist', str(model_dir))
-  model = models.build_model(info['model'], **dict(
-      models.overrides_from_json(info['model'], info['model_overrides'])))
+  model = models.build_model(experiments.from_json(info).model)
   model.encode_full(tf.zeros((1,) + model.image_shape))
   tf.train.Checkpoint(model=model).read(
       str(model_dir / 'checkpoints' / name)).expect_partial()
@@ -117,7 +113,9 @@ def test_no_readable_checkpoint_is_a_one_line_error(run_to_step_4, tmp_path):
   for path in (model_dir / 'checkpoints').glob('*.index'):
     os.remove(path)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
-  for module, extra in (('official.train', ['--train_steps=6']),
+  tiny = [f'--model_override={key}={value}'
+          for key, value in tiny_overrides('pie_mnist').items()]
+  for module, extra in (('official.train', ['--train_steps=6'] + tiny),
                         ('official.export', [f'--export_dir={tmp_path}'])):
     result = subprocess.run(
         [sys.executable, '-m', module, '--experiment=pie_mnist',

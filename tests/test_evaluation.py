@@ -103,7 +103,7 @@ def test_evaluate_computes_fid_with_inception_weights(trained_run):
                               inception=weights)
   assert 0. < results['fid'] < 1000.
   assert os.path.exists(os.path.join(model_dir, 'eval',
-                                     'fid_stats_mnist_bundled_test_40.npz'))
+                                     'fid_stats_mnist_bundled_28x28x1_test_40.npz'))
 
 
 def test_evaluate_records_what_it_measured_and_reports_progress(

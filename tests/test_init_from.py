@@ -29,8 +29,7 @@ def source(tmp_path_factory):
 def _first_checkpoint_codes(model_dir):
   """Codes of the digits under the weights of a run's ckpt-0, and its
   optimizer's step count."""
-  model = official.build_model('pie_mnist', **dict(tiny_overrides(
-      'pie_mnist')))
+  model = official.build_model('pie_mnist', **tiny_overrides('pie_mnist'))
   model.encode_full(_DIGITS)
   step = tf.Variable(-1, dtype=tf.int64)
   tf.train.Checkpoint(model=model, step=step).read(
@@ -65,7 +64,7 @@ def test_an_earlier_checkpoint_gives_its_own_weights(source, tmp_path):
 def test_another_model_config_is_refused_by_its_first_difference(
     source, tmp_path):
   folder, _, exported = source
-  other = (('conv_hidden', 16), ('dense_hidden', 16), ('steps', 1))
+  other = {'conv_hidden': 16, 'dense_hidden': 16, 'steps': 1}
   with pytest.raises(RunDirError, match=r"^--init_from .*: another model "
                      r"config \(conv_hidden: 8 there, 16 here\)$"):
     train_tiny_run('pie_mnist', tmp_path / 'a', init_from=str(

@@ -1,7 +1,6 @@
 """The OT recipe of the authors' notebook: balanced batches, plan threshold,
 cost clamp, initialization from 10,000 digits, and its TensorBoard view."""
 
-import dataclasses
 import glob
 
 import numpy as np
@@ -11,7 +10,7 @@ import tensorflow as tf
 import trainers
 from official import experiments
 from official.data import pipelines
-from tests.conftest import tiny_overrides
+from tests.conftest import tiny_config
 from tests.conftest import train_tiny_run
 from trainers import optimal_transport
 
@@ -21,7 +20,7 @@ def _labels(dataset_fn, context=None, count=1):
 
 
 def test_balanced_batches_hold_each_class_equally_resume_and_split():
-  spec = pipelines.InputSpec('mnist_bundled')
+  spec = experiments.DataConfig('mnist_bundled')
   fn = pipelines.make_dataset_fn(spec, 3, 50, balanced=True)
   batches = _labels(fn, count=4)
   for labels in batches:
@@ -38,7 +37,7 @@ def test_balanced_batches_hold_each_class_equally_resume_and_split():
     pipelines.make_dataset_fn(spec, 0, 64, balanced=True)
   with pytest.raises(ValueError, match='need class labels, which '
                      'celeb_a_files does not have'):
-    pipelines.make_dataset_fn(pipelines.InputSpec('celeb_a_files', '/tmp'),
+    pipelines.make_dataset_fn(experiments.DataConfig('celeb_a_files', '/tmp'),
                               0, 10, balanced=True)
 
 
@@ -76,13 +75,10 @@ def test_plan_couples_within_classes_and_the_cost_has_a_finite_gradient():
 
 
 def test_gaussians_start_from_the_codes_of_init_examples_digits():
-  config = experiments.get_experiment('revnet_ot_mnist')
-  config = dataclasses.replace(
-      config, model_overrides=tiny_overrides('revnet_ot_mnist'),
-      loss=dataclasses.replace(config.loss, init_examples=25))
+  config = tiny_config('revnet_ot_mnist', {'task.init_examples': 25})
   task = trainers.build_task(config)
   model = task.build_model()
-  dataset = pipelines.make_dataset_fn(pipelines.InputSpec('mnist_bundled'),
+  dataset = pipelines.make_dataset_fn(experiments.DataConfig('mnist_bundled'),
                                       1, 10)(None)
   task.initialize(model, dataset)
   images, labels = (np.concatenate(t) for t in zip(*[

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from official import experiments
 from official.data import pipelines
 
 PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(
@@ -28,10 +29,7 @@ def _shipped(name):
 
 @pytest.fixture(scope='module')
 def test_digits():
-  spec = pipelines.InputSpec('mnist_bundled', None, 'test')
-  images, labels = next(iter(pipelines.make_dataset_fn(spec, 0, 1000)(
-      None).take(1)))
-  return images.numpy(), labels.numpy()
+  return pipelines.held_out(experiments.DataConfig('mnist_bundled'), 1000)
 
 
 @pytest.mark.parametrize('name', NAMES)

@@ -212,26 +212,26 @@ def test_training_table_states_each_recipes_defaults():
       'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64'))
   expected = {
       'pie_mnist': [
-          f'Adam {_scientific(pie.train.learning_rate)}',
-          f'batch {pie.train.batch_size}',
-          f'{pie.train.train_steps // 1000}k steps',
+          f'Adam {_scientific(pie.trainer.learning_rate)}',
+          f'batch {pie.trainer.batch_size}',
+          f'{pie.trainer.train_steps // 1000}k steps',
           f'eps^2 = {models.model_config("pie_mnist").epsilon_sq}'],
       'revnet_ot_mnist': [
-          f'codes of {ot.loss.init_examples:,} digits',
-          f'batches of {ot.train.batch_size} '
-          f'({ot.train.batch_size // 10} per class)',
-          f'{ot.loss.perturbation_weight:g} x (MSE + L1)',
-          f'N(0, {ot.loss.perturbation_std:g}^2)',
-          f'Adam {_scientific(ot.train.learning_rate)}'],
+          f'codes of {ot.task.init_examples:,} digits',
+          f'batches of {ot.trainer.batch_size} '
+          f'({ot.trainer.batch_size // 10} per class)',
+          f'{ot.task.perturbation_weight:g} x (MSE + L1)',
+          f'N(0, {ot.task.perturbation_std:g}^2)',
+          f'Adam {_scientific(ot.trainer.learning_rate)}'],
       'revnet_aae_celeba64': [
           f'{models.model_config("revnet_celeba64").num_prior_dims} prior dims',
-          f'{aae.loss.l1_weight:g} x L1 + {aae.loss.l2_weight:g} x L2',
-          f'clipped to +-{aae.loss.prior_clip:g}',
-          f'norm clipped to {aae.loss.clip_norm:g}',
-          f'Adam {_scientific(aae.train.learning_rate)} / '
-          f'{_scientific(aae.loss.critic_learning_rate)}',
-          f'betas ({aae.train.beta_1:g}, {aae.train.beta_2:g})',
-          f'batch {aae.train.batch_size}'],
+          f'{aae.task.l1_weight:g} x L1 + {aae.task.l2_weight:g} x L2',
+          f'clipped to +-{aae.task.prior_clip:g}',
+          f'norm clipped to {aae.task.clip_norm:g}',
+          f'Adam {_scientific(aae.trainer.learning_rate)} / '
+          f'{_scientific(aae.task.critic_learning_rate)}',
+          f'betas ({aae.trainer.beta_1:g}, {aae.trainer.beta_2:g})',
+          f'batch {aae.trainer.batch_size}'],
   }
   for name, phrases in expected.items():
     for phrase in phrases:

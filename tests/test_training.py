@@ -21,20 +21,19 @@ from official import experiments
 from official import models
 from official.data import pipelines
 from tests.conftest import REPO
+from tests.conftest import tiny_config
 from tests.conftest import tiny_overrides
 
 TINY_REVNET = tiny_overrides('revnet_ot_mnist')
 TINY_PIE = tiny_overrides('pie_mnist')
 
 
-def _config(name, batch_size, steps, overrides, **loss):
-  config = experiments.get_experiment(name)
-  return dataclasses.replace(
-      config, model_overrides=overrides,
-      train=dataclasses.replace(config.train, batch_size=batch_size,
-                                train_steps=steps, checkpoint_every=1,
-                                log_every=1, image_every=1000),
-      loss=dataclasses.replace(config.loss, **loss))
+def _config(name, batch_size, steps, overrides, **task):
+  return tiny_config(name, {
+      'trainer.batch_size': batch_size, 'trainer.train_steps': steps,
+      'trainer.checkpoint_every': 1, 'trainer.log_every': 1,
+      'trainer.image_every': 1000,
+      **{f'task.{key}': value for key, value in task.items()}}, overrides)
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,12 +44,10 @@ def _strategy(replicas):
       [f'/cpu:{i}' for i in range(replicas)])
 
 
-def _train(config, replicas, model_dir, dataset='mnist_bundled',
-           jit_compile=False):
+def _train(config, replicas, model_dir, jit_compile=False):
   keras.utils.set_random_seed(0)
   trainer = trainers.Trainer(trainers.build_task(config), _strategy(replicas),
-                             str(model_dir), pipelines.InputSpec(dataset),
-                             jit_compile)
+                             str(model_dir), jit_compile)
   metrics = trainer.run()
   return trainer, metrics
 
@@ -109,10 +106,10 @@ def test_foreign_run_in_model_dir_is_refused_and_left_intact(tmp_path):
 def test_adversarial_autoencoder_runs_both_phases_on_two_replicas(tmp_path):
   stages = tuple(models.RevNetStage(4, 1, k) for k in (3, 3, 3, 3, 3, 1))
   config = _config('revnet_aae_celeba64', batch_size=4, steps=3,
-                   overrides=(('stages', stages), ('num_prior_dims', 8)),
+                   overrides={'stages': stages, 'num_prior_dims': 8},
                    reconstruction_steps=1, init_batches=2)
   with tfds.testing.mock_data(num_examples=16):
-    trainer, metrics = _train(config, 2, tmp_path, dataset='celeb_a')
+    trainer, metrics = _train(config, 2, tmp_path)
   assert set(metrics['final_losses']) >= {'l1', 'l2', 'encoder', 'critic'}
   assert all(np.isfinite(v) for v in metrics['final_losses'].values())
   critic = trainer.task.critic
@@ -133,7 +130,7 @@ def test_celeba_pipeline_crops_the_face_and_resizes(tmp_path):
   assert out[:, :31].max() < 1e-6 and out[:, 33:].min() > 1 - 1e-6
   with tfds.testing.mock_data(num_examples=12):
     dataset = pipelines.make_dataset_fn(
-        pipelines.InputSpec('celeb_a'), seed=0, global_batch=4)(None)
+        experiments.DataConfig('celeb_a'), seed=0, global_batch=4)(None)
     images, _ = next(iter(dataset))
   assert images.shape == (4, 64, 64, 3)
   assert 0. <= images.numpy().min() and images.numpy().max() <= 1.
@@ -150,8 +147,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     return train_step(model, optimizers, (images, labels), step, phase)
 
   task.train_step = poisoned
-  trainer = trainers.Trainer(task, _strategy(1), str(tmp_path),
-                             pipelines.InputSpec('mnist_bundled'))
+  trainer = trainers.Trainer(task, _strategy(1), str(tmp_path))
   with pytest.raises(trainers.TrainingError,
                      match=r'non-finite loss at step 2 .*ckpt-2 is kept'):
     trainer.run()
@@ -264,13 +260,30 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
   assert not os.path.exists(model_dir / 'scratch')
 
 
-def test_model_override_values_take_the_type_of_the_field():
-  assert models.parse_overrides('revnet_mnist', ['stages=((4,1),(6,1,1))']) == (
-      ('stages', (models.RevNetStage(4, 1), models.RevNetStage(6, 1, 1))),)
-  assert models.parse_overrides('pie_mnist', ['epsilon_sq=1']) == (
-      ('epsilon_sq', 1),)
+def test_override_values_take_the_type_of_the_field():
+  ot = experiments.get_experiment('revnet_ot_mnist')
+  changed = experiments.override(ot, {
+      'model.stages': '((4,1),(6,1,1))', 'trainer.batch_size': '20',
+      'task.init_examples': 5, 'data.image_size': '32x30',
+      'trainer.learning_rate': 1})
+  assert changed.model.stages == (models.RevNetStage(4, 1),
+                                  models.RevNetStage(6, 1, 1))
+  assert (changed.trainer.batch_size, changed.task.init_examples,
+          changed.data.image_size) == (20, 5, (32, 30))
+  assert isinstance(changed.trainer.learning_rate, float)
+  assert changed.model.num_classes == ot.model.num_classes  # the rest kept
   with pytest.raises(ValueError, match='give a tuple of RevNetStage fields'):
-    models.parse_overrides('revnet_mnist', ['stages=(4,1)'])
+    experiments.override(ot, {'model.stages': '(4,1)'})
+  with pytest.raises(ValueError, match='model.learn_g takes a value of type '
+                     'bool'):
+    experiments.override(experiments.get_experiment('pie'),
+                         {'model.learn_g': 1})
+  with pytest.raises(ValueError, match='RevNetConfig of revnet_ot_mnist has '
+                     'the fields .*memory_saving'):
+    experiments.override(ot, {'model.epsilon_sq': 0.1})
+  with pytest.raises(ValueError, match='SECTION one of task, model, data, '
+                     'trainer'):
+    experiments.override(ot, {'loss.perturbation_std': 0.1})
 
 
 @pytest.mark.parametrize('beta_1', [0., 0.5])

@@ -17,7 +17,7 @@ _TASKS = {
 
 def build_task(config):
   """The task that trains `config` (an `ExperimentConfig`)."""
-  return _TASKS[type(config.loss)](config)
+  return _TASKS[type(config.task)](config)
 
 
 __all__ = ['AdversarialAutoencoderTask', 'Interrupted',

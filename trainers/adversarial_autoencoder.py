@@ -29,7 +29,7 @@ class AdversarialAutoencoderTask(Task):
     self.critic.build((None, model.config.num_prior_dims))
     return {'optimizer': self._adam(self.train.learning_rate,
                                     model.trainable_variables),
-            'critic_optimizer': self._adam(self.loss.critic_learning_rate,
+            'critic_optimizer': self._adam(self.task_config.critic_learning_rate,
                                            self.critic.trainable_variables)}
 
   def checkpoint_objects(self):
@@ -41,14 +41,14 @@ class AdversarialAutoencoderTask(Task):
     """Prior dims: the largest-std outputs of the untrained net."""
     model.set_prior_dims_from_codes(np.concatenate(
         [model.encode_full(images)
-         for images, _ in dataset.take(self.loss.init_batches)]))
+         for images, _ in dataset.take(self.task_config.init_batches)]))
 
   def phase(self, step):
-    return ('reconstruction' if step < self.loss.reconstruction_steps
+    return ('reconstruction' if step < self.task_config.reconstruction_steps
             else 'adversarial')
 
   def _reconstruction(self, model, images, codes):
-    clip = self.loss.prior_clip
+    clip = self.task_config.prior_clip
     clamped = model.extend(tf.clip_by_value(model.restrict(codes), -clip, clip))
     reconstructed = model.decode_full(clamped)
     # Both sides have the prior dims clipped, so only the others remain.
@@ -57,8 +57,8 @@ class AdversarialAutoencoderTask(Task):
     l1 = tf.reduce_mean(tf.abs(images - reconstructed), axis=[1, 2, 3])
     l2 = tf.reduce_mean(((1. - is_prior) * codes) ** 2, axis=1)
     scale = 1. / self.train.batch_size
-    return (self.loss.l1_weight * tf.reduce_sum(l1) * scale,
-            self.loss.l2_weight * tf.reduce_sum(l2) * scale)
+    return (self.task_config.l1_weight * tf.reduce_sum(l1) * scale,
+            self.task_config.l2_weight * tf.reduce_sum(l2) * scale)
 
   def train_step(self, model, optimizers, batch, step, phase):
     images, _ = batch
@@ -81,7 +81,7 @@ class AdversarialAutoencoderTask(Task):
         loss = loss + encoder_loss
     norm = self.apply_gradients(optimizers['optimizer'], tape, loss,
                                 model.trainable_variables,
-                                clip_norm=self.loss.clip_norm)
+                                clip_norm=self.task_config.clip_norm)
     losses = {'loss': loss, 'l1': l1, 'l2': l2}
     if adversarial:
       self.apply_gradients(optimizers['critic_optimizer'], tape, critic_loss,

@@ -7,7 +7,6 @@ sample grids, and a stop on non-finite losses that keeps the last good
 checkpoint.
 """
 
-import dataclasses
 import functools
 import json
 import math
@@ -19,7 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from official import models
+from official import experiments
 from official import run_dir
 from official.data import pipelines
 from official.evaluation import metrics as eval_metrics
@@ -64,20 +63,19 @@ class Trainer:
     strategy: a `tf.distribute.Strategy`.
     model_dir: where checkpoints, `experiment.json`, TensorBoard events,
       sample grids and `metrics.json` go.
-    data: a `pipelines.InputSpec`.
     jit_compile: compile the train steps with XLA.
     init_from: a new run's weights come from this run folder, checkpoint or
       export (`run_dir.init_weights`) instead of the task's initialization.
   """
 
-  def __init__(self, task, strategy, model_dir, data, jit_compile=False,
+  def __init__(self, task, strategy, model_dir, jit_compile=False,
                init_from=None):
     self.task = task
     self.init_from = init_from
     self.train = task.train
     self.strategy = strategy
     self.model_dir = model_dir
-    self.data = data
+    self.data = task.config.data
     self.jit_compile = jit_compile
     self.is_chief = _is_chief(strategy)
 
@@ -94,14 +92,18 @@ class Trainer:
     info_path = os.path.join(self.model_dir, 'experiment.json')
     has_checkpoint = bool(run_dir.checkpoint_prefixes(
         os.path.join(self.model_dir, 'checkpoints')))
+    config = self.task.config
     if os.path.exists(info_path):
-      with open(info_path) as f:
-        info = json.load(f)
-      if info.get('experiment') != self.task.config.name:
+      try:
+        info = run_dir.read_experiment_info(config.name, self.model_dir)
+      except run_dir.RunDirError as e:
+        raise TrainingError(f'{e}; use another --model_dir') from None
+      difference = experiments.first_difference(
+          experiments.from_json(info).model, config.model)
+      if difference:
         raise TrainingError(
-            f'model_dir {self.model_dir} holds a run of experiment '
-            f'{info.get("experiment")!r}, not {self.task.config.name!r}; use '
-            f'another --model_dir')
+            f'model_dir {self.model_dir} holds a run of another model config '
+            f'({difference}); use another --model_dir')
     elif has_checkpoint:
       raise TrainingError(f'model_dir {self.model_dir} holds a checkpoint but '
                           f'no experiment.json; use another --model_dir')
@@ -111,12 +113,8 @@ class Trainer:
     if not self.is_chief:
       return
     config = self.task.config
-    info = {'experiment': config.name, 'model': config.model,
-            'model_overrides': models.overrides_to_json(config.model_overrides),
-            'dataset': self.data.dataset, 'data_dir': self.data.data_dir,
-            'init_from': self.init_from,
-            'train': dataclasses.asdict(config.train),
-            'loss': dataclasses.asdict(config.loss)}
+    info = {'experiment': config.name, 'init_from': self.init_from,
+            'config': experiments.to_json(config)}
     with open(info_path, 'w') as f:
       json.dump(info, f, indent=2, default=repr)
 
@@ -177,8 +175,7 @@ class Trainer:
       return
     if self.init_from:
       config = self.task.config
-      run_dir.init_weights(self.model, config.model, config.model_overrides,
-                           self.init_from)
+      run_dir.init_weights(self.model, config.model, self.init_from)
       print(f'weights from {self.init_from}; the step and the optimizers '
             'start fresh', flush=True)
     elif self.task.initializes:
@@ -223,13 +220,9 @@ class Trainer:
   # -- outputs ---------------------------------------------------------------
 
   def _held_out(self):
-    """500 test images and labels (the same ones every time)."""
+    """500 held-out images and labels (the same ones every time)."""
     if not hasattr(self, '_held_out_batch'):
-      spec = pipelines.InputSpec(self.data.dataset, self.data.data_dir,
-                                 'test')
-      images, labels = next(iter(pipelines.make_dataset_fn(
-          spec, 0, 500)(None).take(1)))
-      self._held_out_batch = images.numpy(), labels.numpy()
+      self._held_out_batch = pipelines.held_out(self.data, 500)
     return self._held_out_batch
 
   def _write_images(self, writer, step, final=False):

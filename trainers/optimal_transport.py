@@ -64,18 +64,18 @@ class OptimalTransportTask(Task):
 
   @property
   def balanced_batches(self):
-    return self.loss.balanced_batches
+    return self.task_config.balanced_batches
 
   def initialize(self, model, dataset):
     """Class Gaussians from the untrained net's codes of `init_examples`
     training digits (paper, Sec. 3.2; the notebook's cell 6 uses 10,000)."""
     codes, labels, count = [], [], 0
     for images, batch_labels in dataset:
-      take = min(len(images), self.loss.init_examples - count)
+      take = min(len(images), self.task_config.init_examples - count)
       codes.append(model.encode_full(images[:take]))
       labels.append(batch_labels[:take])
       count += take
-      if count == self.loss.init_examples:
+      if count == self.task_config.init_examples:
         break
     model.set_class_gaussians_from_codes(np.concatenate(codes),
                                          np.concatenate(labels))
@@ -100,10 +100,10 @@ class OptimalTransportTask(Task):
       plan = tf.ensure_shape(self.local_rows(plan), [None, global_batch])
       transport = tf.reduce_sum(plan * _euclidean(codes, samples))
       perturbed = model.decode_full(
-          codes + self.loss.perturbation_std * perturbation)
+          codes + self.task_config.perturbation_std * perturbation)
       error = images - perturbed
       per_example = tf.reduce_mean(error ** 2 + tf.abs(error), axis=[1, 2, 3])
-      perturbation_loss = self.loss.perturbation_weight * tf.reduce_sum(
+      perturbation_loss = self.task_config.perturbation_weight * tf.reduce_sum(
           per_example) / global_batch
       loss = transport + perturbation_loss
     norm = self.apply_gradients(optimizers['optimizer'], tape, loss, variables)
@@ -117,7 +117,7 @@ class OptimalTransportTask(Task):
     """The latent space as it shrinks: per class, the dimensions in use
     (std above the threshold) and the histogram of its stds."""
     stds = model.class_stds.numpy()
-    usage = metrics.latent_usage(stds, self.loss.used_dim_threshold)
+    usage = metrics.latent_usage(stds, self.task_config.used_dim_threshold)
     for c, used in enumerate(usage['used_dims_per_class']):
       tf.summary.scalar(f'used_dims/class_{c}', used)
       tf.summary.histogram(f'class_stds/class_{c}', stds[c])
@@ -128,4 +128,4 @@ class OptimalTransportTask(Task):
   def evaluate(self, model, images, labels):
     return {**super().evaluate(model, images, labels),
             **metrics.latent_usage(model.class_stds.numpy(),
-                                   self.loss.used_dim_threshold)}
+                                   self.task_config.used_dim_threshold)}

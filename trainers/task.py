@@ -26,14 +26,13 @@ class Task:
 
   def __init__(self, config):
     self.config = config
-    self.train = config.train
-    self.loss = config.loss
+    self.train = config.trainer
+    self.task_config = config.task
 
   # -- building ------------------------------------------------------------
 
   def build_model(self):
-    return official.build_model(self.config.model,
-                                **dict(self.config.model_overrides))
+    return official.build_model(self.config.model)
 
   def _adam(self, learning_rate, variables):
     optimizer = Adam(learning_rate, beta_1=self.train.beta_1,

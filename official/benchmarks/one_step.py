@@ -14,9 +14,9 @@ Random images stand in for the data: the cost of a step does not depend on
 pixel values.
 """
 
-import dataclasses
 import json
 import resource
+import sys
 import time
 
 from absl import app
@@ -28,6 +28,9 @@ flags.DEFINE_string('phase', None, 'Train-step phase (default: the first).')
 flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
 flags.DEFINE_integer('steps', 1, 'How many steps to time after the first.')
 flags.DEFINE_multi_string('override', [], 'KEY=VALUE for the model config.')
+flags.DEFINE_string('image_size', None, 'N or HxW (default: the model\'s; '
+                    'needed for pie, revnet_ot and revnet_aae).')
+flags.DEFINE_integer('channels', 3, 'Channels when --image_size is given.')
 flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
 flags.DEFINE_bool('tf32', False, 'TF32 matmuls and convolutions on NVIDIA '
                   'GPUs (see official.train --tf32).')
@@ -49,17 +52,27 @@ def graph_flops(graph):
 
 
 def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
-            tf32=False):
-  """Builds the experiment's model and optimizers and runs `1 + steps` train
-  steps on random images; returns peak RSS and timings."""
+            tf32=False, image_shape=None):
+  """Builds the experiment's model and optimizers for images of
+  `image_shape` (default: the model's) and runs `1 + steps` train steps on
+  random images; returns peak RSS and timings. `overrides` maps model config
+  fields to values."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.experimental.enable_tensor_float_32_execution(tf32)
   import trainers  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
-  config = experiments.get_experiment(experiment)
-  config = dataclasses.replace(
-      config, model_overrides=tuple(sorted(overrides.items())),
-      train=dataclasses.replace(config.train, batch_size=batch_size))
+  from official.data import pipelines  # pylint: disable=g-import-not-at-top
+  config = experiments.override(experiments.get_experiment(experiment), {
+      'trainer.batch_size': batch_size,
+      **{f'model.{key}': value for key, value in overrides.items()}})
+  image_shape = image_shape or config.model.image_shape
+  if image_shape is None:
+    raise ValueError(f'{experiment} builds its model for the data: give '
+                     f'--image_size')
+  config = experiments.resolve(config, pipelines.DatasetInfo(
+      'random images', tuple(image_shape), 10))
+  if tuple(image_shape) != config.data.image_shape:
+    raise ValueError(f'{experiment} takes {config.data.image_shape} images')
   task = trainers.build_task(config)
   gpus = tf.config.list_logical_devices('GPU')
   strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus
@@ -102,6 +115,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
   float(decode(codes)[0, 0, 0, 0])
   decode_s = time.perf_counter() - start
   return {'experiment': experiment, 'phase': phase, 'batch_size': batch_size,
+          'image_shape': list(model.image_shape),
           'round_trip_max_abs_error': round_trip,
           'encode_images_per_s': round(batch_size / encode_s, 1),
           'decode_images_per_s': round(batch_size / decode_s, 1),
@@ -123,13 +137,17 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   from official import experiments  # pylint: disable=g-import-not-at-top
-  from official import models  # pylint: disable=g-import-not-at-top
-  overrides = models.parse_overrides(
-      experiments.get_experiment(FLAGS.experiment).model, FLAGS.override)
-  print(json.dumps(measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
-                           FLAGS.steps, dict(overrides), FLAGS.jit_compile,
-                           FLAGS.tf32)),
-        flush=True)
+  overrides = dict(item.split('=', 1) for item in FLAGS.override)
+  shape = (experiments.parse_image_size(FLAGS.image_size) + (FLAGS.channels,)
+           if FLAGS.image_size else None)
+  try:
+    result = measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
+                     FLAGS.steps, overrides, FLAGS.jit_compile, FLAGS.tf32,
+                     shape)
+  except ValueError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(json.dumps(result), flush=True)
 
 
 if __name__ == '__main__':

@@ -26,6 +26,7 @@ class PieConfig:
       keeping half of the channels).
     linear_sizes: the dimension each linear block keeps at its split; `None`
       for a last block without split.
+    latent_dims: the code size, when `linear_sizes` is left to `for_data`.
     steps: K, the coupling/Householder pairs per block.
     num_reflections: Householder reflections per mixing step.
     epsilon_sq: eps^2 of N(r | g(z), eps^2 I).
@@ -44,6 +45,49 @@ class PieConfig:
   learn_g: bool = True
   conv_hidden: int = 64
   dense_hidden: int = 128
+  latent_dims: int = None
+
+  def for_data(self, image_shape, num_classes=0):
+    """This config for images of `image_shape`: fields left None are derived.
+
+    `conv_blocks`: one block per halving of both sides while the halved
+    sides stay at least 4 (28x28 gives 2, 32x32 gives 3); `linear_sizes`:
+    `(64, latent_dims, None)`, or `(latent_dims, None)` when `latent_dims` is
+    64 or more (MNIST's preset is `(64, 10, None)`).
+
+    Raises:
+      ValueError: if the shape cannot be taken, or `latent_dims` is not
+        below the flattened size of the last convolutional block.
+    """
+    del num_classes
+    if self.image_shape is not None and tuple(self.image_shape) != tuple(
+        image_shape):
+      raise ValueError(f'this PIE takes {self.image_shape} images, not '
+                       f'{tuple(image_shape)}')
+    height, width, channels = image_shape
+    blocks = self.conv_blocks
+    if blocks is None:
+      blocks = 0
+      while height % 2 == 0 and width % 2 == 0 and min(height, width) >= 8:
+        height, width, channels = height // 2, width // 2, channels * 2
+        blocks += 1
+    else:
+      height, width, channels = (height // 2**blocks, width // 2**blocks,
+                                 channels * 2**blocks)
+    flat = height * width * channels
+    sizes = self.linear_sizes
+    if sizes is None:
+      if not self.latent_dims or self.latent_dims >= flat:
+        raise ValueError(f'latent_dims must be between 1 and {flat - 1} for '
+                         f'{"x".join(map(str, image_shape))} images, got '
+                         f'{self.latent_dims}')
+      sizes = ((64, self.latent_dims, None) if self.latent_dims < 64 < flat
+               else (self.latent_dims, None))
+    elif self.latent_dims is not None:
+      raise ValueError('give latent_dims or linear_sizes, not both')
+    return dataclasses.replace(self, image_shape=tuple(image_shape),
+                               conv_blocks=blocks, linear_sizes=tuple(sizes),
+                               latent_dims=None)
 
 
 class _Builder:

@@ -39,14 +39,63 @@ class RevNetConfig:
       code (the optimal-transport experiment).
     block_multiplier: repeats every stage's blocks this many times (depth).
     memory_saving: rebuild activations from outputs in the backward pass.
+
+  `image_shape`, `stages`, `num_prior_dims` and `num_classes` may be left
+  None for `for_data` to derive from the data.
   """
-  image_shape: tuple
-  stages: tuple
-  num_prior_dims: int
+  image_shape: tuple = None
+  stages: tuple = dataclasses.field(default=None,
+                                    metadata={'element': RevNetStage})
+  num_prior_dims: int = None
   pad_to: tuple = None
   num_classes: int = 0
   block_multiplier: int = 1
   memory_saving: bool = True
+
+  def for_data(self, image_shape, num_classes=0):
+    """This config for images of `image_shape`: fields left None derived.
+
+    Each side is zero-padded to the next power of two (MNIST: 28 to 32); the
+    `stages` subsample until the shorter side is 2 (32x32: 4 stages), with
+    2 blocks each and 25, 50, 100, ... hidden channels (at most 400), as the
+    papers' RevNets; `num_prior_dims` None keeps every dimension (the
+    optimal-transport recipe); `num_classes` None takes the data's.
+
+    Raises:
+      ValueError: if the images are too small for one stage, or more prior
+        dimensions are asked for than the code has.
+    """
+    if self.image_shape is not None and tuple(self.image_shape) != tuple(
+        image_shape):
+      raise ValueError(f'this RevNet takes {self.image_shape} images, not '
+                       f'{tuple(image_shape)}')
+    height, width, channels = image_shape
+    pad_to = self.pad_to
+    if self.image_shape is None and pad_to is None:
+      padded = tuple(1 << (side - 1).bit_length() for side in (height, width))
+      pad_to = padded if padded != (height, width) else None
+    flow_height, flow_width = pad_to or (height, width)
+    stages = self.stages
+    if stages is None:
+      count = min(flow_height, flow_width).bit_length() - 2
+      if count < 1:
+        raise ValueError(f'a RevNet needs images of at least 4x4, got '
+                         f'{height}x{width}')
+      stages = tuple(RevNetStage(min(25 * 2**i, 400), 2) for i in range(count))
+    factor = 2**len(stages)
+    if flow_height % factor or flow_width % factor:
+      raise ValueError(f'{len(stages)} stages halve the sides {len(stages)} '
+                       f'times: {flow_height}x{flow_width} is not divisible by '
+                       f'{factor}; set pad_to')
+    code_size = flow_height * flow_width * channels
+    prior = self.num_prior_dims or code_size
+    if prior > code_size:
+      raise ValueError(f'num_prior_dims {prior} is more than the {code_size} '
+                       f'dimensions of the code')
+    classes = num_classes if self.num_classes is None else self.num_classes
+    return dataclasses.replace(self, image_shape=tuple(image_shape),
+                               pad_to=pad_to, stages=stages,
+                               num_prior_dims=prior, num_classes=classes)
 
 
 def _stack_steps(config, flow_shape, dtype):
