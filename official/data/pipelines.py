@@ -394,6 +394,10 @@ def _balanced_order(labels, seed, global_batch):
                      f'{classes} classes, as class-balanced batches need')
   per_class = global_batch // classes
   members = [np.flatnonzero(labels == c) for c in range(classes)]
+  empty = [c for c, rows in enumerate(members) if not len(rows)]
+  if empty:
+    raise ValueError(f'class-balanced batches need examples of every class; '
+                     f'class {empty[0]} of 0..{classes - 1} has none')
   seed = tf.cast(seed, tf.int64)
 
   def step_indices(step):
