@@ -101,7 +101,9 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
   full = model.decode_full(model.encode_full(x))
   save('reconstructions.png', np.concatenate(
       [x, model.decode(model.encode(x)), full]))
-  pairs = images[10:26].astype(np.float32)
+  # Pairs not among the reconstructed ten, while the held-out split has them.
+  pairs = (images[10:26] if len(images) >= 26 else
+           images[:len(images) // 2 * 2][:16]).astype(np.float32)
   save('interpolations_restricted.png', _interpolations(model, pairs, True))
   save('interpolations_full.png', _interpolations(model, pairs, False))
   if hasattr(model, 'log_prob'):  # PIE
