@@ -150,7 +150,7 @@ def test_missing_or_foreign_checkpoint_fails_clearly(exported, tmp_path):
     export.export(name, str(tmp_path), str(tmp_path / 'out'))
   other = 'pie_mnist' if name != 'pie_mnist' else 'revnet_ot_mnist'
   with pytest.raises(RunDirError,
-                     match=f"holds a run of '{name}', not '{other}'"):
+                     match=f"holds a run of experiment '{name}', not '{other}'"):
     export.export(other, str(run_dir / 'run'), str(tmp_path / 'out'))
   with pytest.raises(export.ExportError, match='exists; choose another'):
     export.export(name, str(run_dir / 'run'), str(run_dir / 'export'))
