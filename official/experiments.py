@@ -160,11 +160,11 @@ EXPERIMENTS = {
     # The same recipes with the model built for the data's shape.
     'revnet_aae': ExperimentConfig(
         'revnet_aae', AdversarialConfig(),
-        RevNetConfig(num_prior_dims=64, memory_saving=True),
+        RevNetConfig(num_prior_dims=64),
         DataConfig('image_folder'), _AAE_TRAINER),
     'revnet_ot': ExperimentConfig(
         'revnet_ot', OptimalTransportConfig(),
-        RevNetConfig(num_classes=None, memory_saving=False),
+        RevNetConfig(num_classes=None),
         DataConfig('image_folder'), _OT_TRAINER),
     'pie': ExperimentConfig(
         'pie', MaximumLikelihoodConfig(),

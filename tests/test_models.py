@@ -165,9 +165,9 @@ def test_variables_are_complete_from_both_sides(name, revnet_mnist, pie):
 def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
   model = revnet_mnist
   x = tf.random.uniform((4, 28, 28, 1), seed=9)
-  results, default = {}, model.memory_saving
+  results, default = {}, model.config
   for memory_saving in (True, False):
-    model.memory_saving = memory_saving
+    model.config = dataclasses.replace(default, memory_saving=memory_saving)
 
     @tf.function
     def step(x):
@@ -179,7 +179,7 @@ def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
       return loss, tape.gradient(loss, model.trainable_variables)
 
     results[memory_saving] = step(x)
-  model.memory_saving = default
+  model.config = default
   np.testing.assert_allclose(results[True][0], results[False][0], rtol=1e-6)
   checked = 0
   for saved, plain in zip(results[True][1], results[False][1]):
@@ -189,6 +189,25 @@ def test_memory_saving_gradients_equal_plain_autodiff(revnet_mnist):
     assert error <= 1e-5
     checked += 1
   assert checked == 64
+
+
+def test_automatic_memory_saving_keeps_activations_within_the_budget():
+  model = official.build_model('revnet_celeba64', memory_saving='auto',
+                               stages=(models.RevNetStage(4, 1),))
+  # 32x32x12 after the subsampling; one block: F and G keep 12 + 2 x 4
+  # values per pixel each, beside the subsampling's 12.
+  per_image = 32 * 32 * (12 + 2 * (12 + 2 * 4)) * 4 / 2**20
+  np.testing.assert_allclose(model.activation_mib(10), 10 * per_image)
+  budget = model.config.activation_budget_mib
+  fits = int(budget / per_image)
+  assert not model.uses_memory_saving(fits)
+  assert model.uses_memory_saving(fits + 1)
+  assert model.uses_memory_saving(None)  # batch unknown: the safe mode
+  with pytest.raises(ValueError, match="memory_saving must be True, False "
+                     "or 'auto', got 'yes'"):
+    from official import experiments  # pylint: disable=g-import-not-at-top
+    experiments.override(experiments.get_experiment('revnet_aae_celeba64'),
+                         {'model.memory_saving': 'yes'})
 
 
 @pytest.mark.parametrize('name', ['revnet_mnist', 'pie_mnist', 'critic'])

@@ -24,6 +24,13 @@ class RevNetStage:
   kernel_size: int = 3
 
 
+def _memory_saving(value):
+  if value is True or value is False or value == 'auto':
+    return value
+  raise ValueError(f"memory_saving must be True, False or 'auto', got "
+                   f"{value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class RevNetConfig:
   """Architecture and prior of a generative RevNet.
@@ -38,7 +45,11 @@ class RevNetConfig:
     num_classes: > 0 adds learnable per-class diagonal Gaussians over the whole
       code (the optimal-transport experiment).
     block_multiplier: repeats every stage's blocks this many times (depth).
-    memory_saving: rebuild activations from outputs in the backward pass.
+    memory_saving: rebuild activations from outputs in the backward pass
+      (True), keep them as autodiff does (False, faster), or 'auto': keep
+      them when a batch's estimated activations (`activation_mib`) fit
+      `activation_budget_mib`, else rebuild them.
+    activation_budget_mib: the budget of 'auto', per replica.
 
   `image_shape`, `stages`, `num_prior_dims` and `num_classes` may be left
   None for `for_data` to derive from the data.
@@ -50,7 +61,9 @@ class RevNetConfig:
   pad_to: tuple = None
   num_classes: int = 0
   block_multiplier: int = 1
-  memory_saving: bool = True
+  memory_saving: object = dataclasses.field(
+      default='auto', metadata={'parse': _memory_saving})
+  activation_budget_mib: int = 2048
 
   def for_data(self, image_shape, num_classes=0):
     """This config for images of `image_shape`: fields left None derived.
@@ -139,7 +152,6 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     flow = tfb.Chain([self._flatten] + self._steps[::-1], name=name)
     super().__init__(flow, config.image_shape, dtype=dtype, name=name,
                      **kwargs)
-    self.memory_saving = config.memory_saving
     size = self.code_size
     self.prior_dims = self.add_weight(
         shape=(config.num_prior_dims,), dtype='int32', trainable=False,
@@ -177,14 +189,36 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     top, left = (ph - h) // 2, (pw - w) // 2
     return x[:, top:top + h, left:left + w, :]
 
+  def activation_mib(self, batch_size):
+    """The activations plain autodiff keeps for the backward pass of a
+    batch, estimated: per coupling block the input, the hidden activations
+    (before and after the ReLU) and the output of F and of G; per
+    subsampling its output; in the model's dtype."""
+    (height, width, channels), values = self._flow_shape, 0
+    for stage in self.config.stages:
+      height, width, channels = height // 2, width // 2, channels * 4
+      blocks = stage.blocks * self.config.block_multiplier
+      values += height * width * (
+          channels + blocks * 2 * (channels + 2 * stage.hidden))
+    itemsize = tf.as_dtype(self.compute_dtype).size
+    return batch_size * values * itemsize / 2**20
+
+  def uses_memory_saving(self, batch_size):
+    """Whether a batch of `batch_size` (None: unknown) runs with
+    memory-saving gradients."""
+    if self.config.memory_saving != 'auto':
+      return self.config.memory_saving
+    return batch_size is None or (self.activation_mib(batch_size) >
+                                  self.config.activation_budget_mib)
+
   def _flow_forward(self, x):
     x = self._pad(x)
-    if self.memory_saving:
+    if self.uses_memory_saving(x.shape[0]):
       return self._flatten.forward(reversible_apply(self._steps, x))
     return self.flow.forward(x)
 
   def _flow_inverse(self, u):
-    if self.memory_saving:
+    if self.uses_memory_saving(u.shape[0]):
       x = reversible_apply(self._steps, self._flatten.inverse(u), inverse=True)
     else:
       x = self.flow.inverse(u)
