@@ -27,17 +27,36 @@ _MODEL_DIR = flags.DEFINE_multi_string(
 _TAG = flags.DEFINE_string(
     'tag', 'train/loss', 'The scalar to plot, e.g. train/bits_per_dim.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Where to write the PNG.')
+_REFERENCE = flags.DEFINE_multi_string(
+    'reference', [], 'LABEL=VALUE: a horizontal line at VALUE across the '
+    'runs\' steps, e.g. data=0.18 for the test images\' sharpness. '
+    'Repeatable.')
 
 
-def plot_runs(model_dirs, tag, output):
-  """Writes `tag` of each run in `model_dirs` over its steps to `output`."""
+def plot_runs(model_dirs, tag, output, references=()):
+  """Writes `tag` of each run in `model_dirs` over its steps to `output`,
+  with a horizontal line for each (label, value) of `references`."""
   series = {}
   for model_dir in model_dirs:
     curve = run_dir.read_scalars(model_dir, tag).get(tag)
     if curve is None:
       raise ValueError(f'no scalar {tag!r} in {os.path.join(model_dir, "train")}')
     series[os.path.basename(os.path.normpath(model_dir))] = curve
+  steps = [step for step_values, _ in series.values() for step in step_values]
+  for label, value in references:
+    series[label] = ([min(steps), max(steps)], [value, value])
   return visualize.save_line_plot(series, output, tag, 'training step', tag)
+
+
+def _reference(text):
+  label, _, value = text.rpartition('=')
+  try:
+    if label:
+      return label, float(value)
+  except ValueError:
+    pass
+  raise ValueError(f'bad --reference {text!r}: use LABEL=VALUE, e.g. '
+                   f'data=0.18')
 
 
 def main(argv):
@@ -45,7 +64,8 @@ def main(argv):
     cli.usage_error(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.require(flags.FLAGS, 'model_dir', 'output')
   try:
-    print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value))
+    references = [_reference(text) for text in _REFERENCE.value]
+    print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value, references))
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -90,7 +90,15 @@ def test_plot_runs_reads_each_runs_scalar_and_names_a_missing_one(
   path = plot_runs.plot_runs([model_dir, model_dir + '/'], 'train/loss',
                              str(tmp_path / 'loss.png'))
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  assert Image.open(path).size == (720, 420)
+  plain = np.asarray(Image.open(path))
+  assert plain.shape == (420, 720, 3)
+  with_line = np.asarray(Image.open(plot_runs.plot_runs(
+      [model_dir], 'train/loss', str(tmp_path / 'ref.png'),
+      [('data', float(values.max()) / 2)])))
+  assert (with_line != plain).any()  # the line and its legend entry
+  assert plot_runs._reference('data=0.18') == ('data', 0.18)
+  with pytest.raises(ValueError, match='use LABEL=VALUE'):
+    plot_runs._reference('0.18')
   with pytest.raises(ValueError, match="no scalar 'train/nope' in"):
     plot_runs.plot_runs([model_dir], 'train/nope', str(tmp_path / 'x.png'))
 
