@@ -93,7 +93,7 @@ def test_plot_runs_reads_each_runs_scalar_and_names_a_missing_one(
   plain = np.asarray(Image.open(path))
   assert plain.shape == (420, 720, 3)
   with_line = np.asarray(Image.open(plot_runs.plot_runs(
-      [model_dir], 'train/loss', str(tmp_path / 'ref.png'),
+      [model_dir, model_dir + '/'], 'train/loss', str(tmp_path / 'ref.png'),
       [('data', float(values.max()) / 2)])))
   assert (with_line != plain).any()  # the line and its legend entry
   assert plot_runs._reference('data=0.18') == ('data', 0.18)
