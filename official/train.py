@@ -226,6 +226,8 @@ def main(argv):
     for note in dataset.notes:
       print(note, flush=True)
     config = experiments.resolve(config, dataset)
+    if dataset.conversions(config.data.channels):
+      print(dataset.conversions(config.data.channels), flush=True)
     strategy = make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
     tf.config.experimental.enable_tensor_float_32_execution(_TF32.value)
     if _DETERMINISTIC.value:

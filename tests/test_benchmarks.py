@@ -12,6 +12,16 @@ from tests.conftest import REPO
 from tests.conftest import tiny_overrides
 
 
+def test_one_step_builds_a_generic_recipe_for_any_shape():
+  result = one_step.measure('pie', None, batch_size=4, steps=1,
+                            overrides=tiny_overrides('pie'),
+                            jit_compile=False, image_shape=(16, 12, 3))
+  assert result['image_shape'] == [16, 12, 3] and len(result['step_s']) == 1
+  assert 0. < result['round_trip_max_abs_error'] < 1e-4
+  with pytest.raises(ValueError, match='give --image_size'):
+    one_step.measure('pie', None, 4, 1, {}, False)
+
+
 def test_one_step_reports_timings_memory_and_round_trip():
   result = one_step.measure(
       'revnet_aae_celeba64', 'reconstruction', batch_size=4, steps=2,

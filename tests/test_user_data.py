@@ -58,6 +58,8 @@ def test_a_class_per_folder_gives_labels_a_held_out_tenth_and_skips_others(
   assert os.path.basename(test_paths[0]) == '009.png'  # 10th of class 0
   np.testing.assert_array_equal(test_labels, np.repeat(np.arange(10), 2))
   assert scan.channels == {1: 201, 3: 1}
+  assert info.conversions(1) == 'converting 1 of 202 images to grayscale'
+  assert info.conversions(3) == 'converting 201 of 202 images to RGB'
   assert not set(test_paths) & set(scan.splits['train'][0])
 
 
@@ -246,4 +248,5 @@ def test_a_shipped_mnist_model_fine_tunes_on_a_users_digits(digits, tmp_path):
                  f'--data_dir={digits}', '--init_from=pretrained/pie_mnist/1')
   assert trained.returncode == 0, trained.stderr
   assert 'weights from pretrained/pie_mnist/1' in trained.stdout
-  assert '28x28x1, 10 classes' in trained.stdout  # the colour digit converted
+  assert '28x28x1, 10 classes' in trained.stdout
+  assert 'converting 1 of 202 images to grayscale' in trained.stdout

@@ -76,6 +76,17 @@ class DatasetInfo:
   why_unlabelled: str = ''
   sizes_seen: str = ''
   notes: tuple = ()
+  channel_counts: dict = None  # channels -> images, where they were read
+
+  def conversions(self, channels):
+    """A line counting the images that are converted to `channels`, or ''."""
+    counts = self.channel_counts or {}
+    other = sum(n for c, n in counts.items() if c != channels)
+    if not other:
+      return ''
+    kind = 'grayscale' if channels == 1 else 'RGB'
+    return (f'converting {other:,} of {sum(counts.values()):,} images to '
+            f'{kind}')
 
 
 def _registered(name):
@@ -198,7 +209,8 @@ def describe(data):
         '' if found.class_names else
         ' (a flat folder; put the images of each class in a subfolder)',
         ', '.join(f'{h}x{w}' for h, w in sizes[:3]) +
-        (', ...' if len(sizes) > 3 else ''), tuple(notes))
+        (', ...' if len(sizes) > 3 else ''), tuple(notes),
+        dict(found.channels))
   if entry.source == 'npz':
     splits = _npz(data.data_dir)
     images, labels = splits['train']
