@@ -93,8 +93,9 @@ def test_without_the_partition_file_the_numbers_decide_the_split(tmp_path):
 
 def test_bad_releases_fail_in_one_line_naming_the_problem(releases, tmp_path):
   root, _ = releases
-  with pytest.raises(pipelines.DataError, match='reads the CelebA release '
-                     'files: give their folder as --data_dir'):
+  with pytest.raises(pipelines.DataError, match='--dataset=celeb_a_files '
+                     'needs --data_dir: the folder of the CelebA release '
+                     'files'):
     pipelines.make_dataset_fn(experiments.DataConfig('celeb_a_files'), 0, 4)
   (tmp_path / 'empty').mkdir()
   with pytest.raises(pipelines.DataError, match='no CelebA images in .*empty: '
@@ -149,7 +150,7 @@ def test_aae_trains_from_the_release_zip_with_one_command(releases, tmp_path):
     metrics = json.load(f)
   assert metrics['step'] == 2 and 'critic' in metrics['final_losses']
   with open(tmp_path / 'run' / 'experiment.json') as f:
-    assert json.load(f)['dataset'] == 'celeb_a_files'
+    assert json.load(f)['config']['data']['dataset'] == 'celeb_a_files'
 
 
 def test_tfds_celeb_a_reaches_its_builder_and_fails_offline_in_one_line(
