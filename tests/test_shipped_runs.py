@@ -23,14 +23,21 @@ def _newest_step(model_dir):
   return prefix, int(prefix.rsplit('-', 1)[1])
 
 
-def test_resumed_pie_run_reproduces_its_next_logged_loss(tmp_path):
+def test_resumed_pie_run_reproduces_its_logged_loss(tmp_path):
+  """The shipped run ends at its recipe's last step; resumed from its
+  checkpoint before that, it logs the loss the run logged 50 steps later."""
   shipped = os.path.join(RUNS, 'pie_eps0.01')
-  _, step = _newest_step(shipped)
+  final, last = _newest_step(shipped)
+  with open(os.path.join(shipped, 'metrics.json')) as f:
+    assert json.load(f)['step'] == last == 20_000
   logged = dict(zip(*[np.asarray(a).tolist() for a in run_dir.read_scalars(
       shipped, 'train/loss')['train/loss']]))
-  assert step + 50 in logged
   model_dir = tmp_path / 'run'
   shutil.copytree(shipped, model_dir)
+  for path in (model_dir / 'checkpoints').glob(os.path.basename(final) + '.*'):
+    os.remove(path)
+  _, step = _newest_step(str(model_dir))
+  assert step + 50 in logged
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO,
              TF_NUM_INTRAOP_THREADS='1', TF_NUM_INTEROP_THREADS='1')
   done = subprocess.run(
