@@ -108,7 +108,8 @@ def _check_data_dir(data):
 
 
 def _npz(path):
-  """{split: (images NHWC uint8, labels int32 or None)} of an .npz file."""
+  """({split: (images NHWC uint8, labels int32 or None)}, how the test
+  split was made) of an .npz file."""
   try:
     with np.load(path) as archive:
       arrays = {key: archive[key] for key in archive.files}
@@ -138,7 +139,9 @@ def _npz(path):
                         f'{labels.dtype} {labels.shape}')
       labels = labels.astype(np.int32)
     splits[split] = (images, labels)
+  held_out = 'test_images'
   if 'test' not in splits:
+    held_out = f'every {image_folder.HELD_OUT_EVERY}th image'
     images, labels = splits['train']
     held = np.zeros(len(images), bool)
     held[image_folder.HELD_OUT_EVERY - 1::image_folder.HELD_OUT_EVERY] = True
@@ -148,7 +151,7 @@ def _npz(path):
   if (splits['train'][1] is None) != (splits['test'][1] is None):
     raise DataError(f'{path}: give labels for both or neither of images and '
                     f'test_images')
-  return splits
+  return splits, held_out
 
 
 def _tfds_builder(data):
@@ -212,15 +215,14 @@ def describe(data):
         (', ...' if len(sizes) > 3 else ''), tuple(notes),
         dict(found.channels))
   if entry.source == 'npz':
-    splits = _npz(data.data_dir)
+    splits, held_out = _npz(data.data_dir)
     images, labels = splits['train']
     classes = 0 if labels is None else int(max(
         labels.max(initial=-1), splits['test'][1].max(initial=-1))) + 1
     return DatasetInfo(
         f'{name} {data.data_dir}', images.shape[1:], classes, (),
         {split: len(v[0]) for split, v in splits.items()},
-        'test_images' if 'test_images' in np.load(data.data_dir).files else
-        f'every {image_folder.HELD_OUT_EVERY}th image',
+        held_out,
         ' (the file has no labels array)')
   if entry.source == 'tfds' and entry.image_shape is None:
     builder = _tfds_builder(data)
@@ -240,7 +242,7 @@ def load_arrays(data, split='train'):
     images, labels = load_mnist(split, data.data_dir)
     return images[..., None], labels.astype(np.int32)
   if entry.source == 'npz':
-    return _npz(data.data_dir)[split]
+    return _npz(data.data_dir)[0][split]
   return _tfds_arrays(data, split)
 
 

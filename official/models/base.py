@@ -93,6 +93,15 @@ class InvertibleAutoencoder(keras.Model):
     return self.encode(inputs)
 
 
+def check_image_shape(config, image_shape, model_name):
+  """Raises a ValueError if `config` fixes an image shape other than
+  `image_shape` (the check of the configs' `for_data`)."""
+  if config.image_shape is not None and tuple(config.image_shape) != tuple(
+      image_shape):
+    raise ValueError(f'this {model_name} takes {config.image_shape} images, '
+                     f'not {tuple(image_shape)}')
+
+
 def standard_normal(shape, seed=None, dtype=tf.float32):
   """N(0, I) draws; reproducible when `seed` (a Python or tensor int) is set."""
   if seed is None:

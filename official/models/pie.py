@@ -60,10 +60,7 @@ class PieConfig:
         below the flattened size of the last convolutional block.
     """
     del num_classes
-    if self.image_shape is not None and tuple(self.image_shape) != tuple(
-        image_shape):
-      raise ValueError(f'this PIE takes {self.image_shape} images, not '
-                       f'{tuple(image_shape)}')
+    base.check_image_shape(self, image_shape, 'PIE')
     height, width, channels = image_shape
     blocks = self.conv_blocks
     if blocks is None:

@@ -78,10 +78,7 @@ class RevNetConfig:
       ValueError: if the images are too small for one stage, or more prior
         dimensions are asked for than the code has.
     """
-    if self.image_shape is not None and tuple(self.image_shape) != tuple(
-        image_shape):
-      raise ValueError(f'this RevNet takes {self.image_shape} images, not '
-                       f'{tuple(image_shape)}')
+    base.check_image_shape(self, image_shape, 'RevNet')
     height, width, channels = image_shape
     pad_to = self.pad_to
     if self.image_shape is None and pad_to is None:
