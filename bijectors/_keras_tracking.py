@@ -60,9 +60,19 @@ class KerasLayerBijector(tfb.Bijector):
 
   def _run_network(self, network, inputs):
     """`network(inputs)` over the bijector's event axes, whatever the
-    leading axes (the network sees them flattened into one batch axis)."""
-    outputs = _shapes.over_one_batch_axis(network, inputs,
-                                          self.forward_min_event_ndims)
+    leading axes (the network sees them flattened into one batch axis),
+    cast to the dtype of `inputs`.
+
+    A network under a mixed policy (`dtype='mixed_bfloat16'`) computes in
+    bfloat16; the bijector's own arithmetic (the coupling's additions and
+    scalings, the log-determinant) stays in the data's dtype. The inverse
+    re-runs the network on the same input and gets the same rounded
+    output, so the round trip is as exact as in float32.
+    """
+    outputs = tf.nest.map_structure(
+        lambda t: tf.cast(t, inputs.dtype),
+        _shapes.over_one_batch_axis(network, inputs,
+                                    self.forward_min_event_ndims))
     if len(self._layer_variables) != sum(
         len(layer.weights) for layer in self._keras_layers):
       self._sync_layer_variables()

@@ -42,6 +42,9 @@ flags.DEFINE_string('output', None, 'Write the results as JSON here.')
 flags.DEFINE_list('xla', ['false', 'true'], 'XLA settings to run.')
 flags.DEFINE_list('tf32', ['false'], 'TF32 settings to run (NVIDIA GPUs; '
                   'each result has its round-trip error beside its speed).')
+flags.DEFINE_list('mixed_precision', ['false'], 'Mixed-precision settings to '
+                  'run (coupling networks in bfloat16; each result has its '
+                  'round-trip error beside its speed).')
 flags.DEFINE_bool('end_to_end', False, 'Time official.train on real data '
                   'beside the isolated step (default configuration only).')
 flags.DEFINE_integer('release_images', 1000, 'End to end on CelebA: images '
@@ -62,11 +65,12 @@ def _failure(done):
   return lines[-1][:300] if lines else f'exit status {done.returncode}'
 
 
-def _run(jit, saving, tf32=False):
+def _run(jit, saving, tf32=False, mixed_precision=False):
   command = [sys.executable, '-m', 'official.benchmarks.one_step',
              f'--experiment={FLAGS.experiment}',
              f'--batch_size={FLAGS.batch_size}', f'--steps={FLAGS.steps}',
-             f'--jit_compile={jit}', f'--tf32={tf32}'] + [
+             f'--jit_compile={jit}', f'--tf32={tf32}',
+             f'--mixed_precision={mixed_precision}'] + [
                  f'--override={o}' for o in FLAGS.model_override]
   if FLAGS.image_size:
     command += [f'--image_size={FLAGS.image_size}',
@@ -129,25 +133,27 @@ def _end_to_end():
 
 def _configurations():
   """The isolated step with XLA on and off, memory saving on and off, and
-  the TF32 settings asked for."""
+  the TF32 and mixed-precision settings asked for."""
   import trainers  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
   task = trainers.build_task(experiments.get_experiment(FLAGS.experiment))
   savings = ([True, False] if FLAGS.experiment.startswith('revnet')
              else [None])
   results = []
-  settings = [(jit, saving, tf32)
+  settings = [(jit, saving, tf32, mixed)
               for jit in (setting == 'true' for setting in FLAGS.xla)
               for saving in savings
-              for tf32 in (setting == 'true' for setting in FLAGS.tf32)]
-  for jit, saving, tf32 in settings:
+              for tf32 in (setting == 'true' for setting in FLAGS.tf32)
+              for mixed in (setting == 'true'
+                            for setting in FLAGS.mixed_precision)]
+  for jit, saving, tf32, mixed in settings:
     if jit and not task.supports_jit:
       results.append({'jit_compile': True, 'memory_saving': saving,
-                      'tf32': tf32,
+                      'tf32': tf32, 'mixed_precision': mixed,
                       'skipped': 'the step calls POT outside TensorFlow, '
                                  'so XLA cannot compile it'})
     else:
-      results.append(_run(jit, saving, tf32))
+      results.append(_run(jit, saving, tf32, mixed))
   return results
 
 

@@ -38,6 +38,7 @@ class TrainerConfig:
   log_every: int = 50
   image_every: int = 500
   steps_per_loop: int = 1
+  mixed_precision: bool = False
 
 
 def parse_image_size(value):

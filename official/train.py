@@ -105,6 +105,13 @@ _TF32 = flags.DEFINE_bool(
     'and convolutions in TF32 (about 1e-3 relative error per op). Off: '
     'inversion is the point of these models, and TF32 loosens the round trip '
     '(official.benchmark --tf32 reports it). No effect on CPUs.')
+_MIXED_PRECISION = flags.DEFINE_bool(
+    'mixed_precision', None, 'Run the coupling networks in bfloat16 with '
+    'float32 weights (Keras\' mixed_bfloat16 policy); the couplings\' '
+    'additions and scalings, the log-determinants and the losses stay in '
+    'float32. Faster where bfloat16 matmuls are (GPUs from Ampere on, CPUs '
+    'with AVX512_BF16 or AMX); the round trip loosens for PIE (README, '
+    'Performance).' + _defaults('mixed_precision'))
 _DETERMINISTIC = flags.DEFINE_bool(
     'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
 _EPSILON_SQ = flags.DEFINE_float(
@@ -135,7 +142,7 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
 
 _TRAINER_FLAGS = (_TRAIN_STEPS, _BATCH_SIZE, _LEARNING_RATE, _SEED,
                   _CHECKPOINT_EVERY, _LOG_EVERY, _IMAGE_EVERY,
-                  _STEPS_PER_LOOP)
+                  _STEPS_PER_LOOP, _MIXED_PRECISION)
 _OTHER_FLAGS = {'task': (_CRITIC_LEARNING_RATE, _RECONSTRUCTION_STEPS),
                 'model': (_EPSILON_SQ,),
                 'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS)}

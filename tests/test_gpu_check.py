@@ -25,11 +25,12 @@ def test_every_part_reports_at_toy_sizes(tmp_path):
   steps = report['celeba_step']
   assert [(s['jit_compile'], s['memory_saving']) for s in steps] == [
       (False, True), (False, False), (True, True), (True, False)]
-  for result in steps + report['tf32']:
+  for result in steps + report['precision']:
     assert 'error' not in result, result
     assert result['round_trip_max_abs_error'] < 1e-5
     assert result['step_s_median'] > 0 and result['device'] == 'CPU'
-  assert report['tf32'][0]['tf32'] is True
+  assert [(p['tf32'], p['mixed_precision']) for p in report['precision']] == [
+      (True, False), (False, True)]
   assert [t['experiment'] for t in report['trainers']] == [
       'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64']
   assert all(t.get('steps') == 2 for t in report['trainers']), report
@@ -37,6 +38,6 @@ def test_every_part_reports_at_toy_sizes(tmp_path):
 
 def test_parts_past_the_budget_are_skipped(tmp_path):
   report = _check(tmp_path, '--budget_s=0')
-  for name in ('celeba_step', 'tf32', 'trainers'):
+  for name in ('celeba_step', 'precision', 'trainers'):
     assert all('past the budget of 0 s' in item['skipped']
                for item in report[name]), report[name]

@@ -32,7 +32,11 @@ class Task:
   # -- building ------------------------------------------------------------
 
   def build_model(self):
-    return official.build_model(self.config.model)
+    """The model; with `mixed_precision` its coupling networks compute in
+    bfloat16 (float32 weights), the flow's own arithmetic in float32."""
+    return official.build_model(
+        self.config.model,
+        network_dtype='mixed_bfloat16' if self.train.mixed_precision else None)
 
   def _adam(self, learning_rate, variables):
     optimizer = Adam(learning_rate, beta_1=self.train.beta_1,

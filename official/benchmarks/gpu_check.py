@@ -12,8 +12,9 @@ says so):
   autodiff), each in a fresh process (`official.benchmarks.one_step`): step
   times, GPU peak memory (`tf.config.experimental.get_memory_info`) and the
   float32 round-trip error;
-- `tf32`: the same step's round-trip error and time with TF32 on, beside
-  the default (off);
+- `precision`: the same step's round-trip error and time with TF32 on,
+  and with the coupling networks in bfloat16 (`--mixed_precision`), beside
+  the float32 default;
 - `trainers`: 200 steps of each experiment with `official.train
   --strategy=mirrored` on real data (the bundled MNIST; CelebA from a
   synthetic release of 178x218 JPEGs): the trainer's step times.
@@ -60,12 +61,13 @@ def _devices():
           for d in tf.config.list_physical_devices('GPU')]
 
 
-def _one_step(jit, saving, tf32):
+def _one_step(jit, saving, tf32=False, mixed_precision=False):
   batch = 4 if FLAGS.tiny else 250
   command = [sys.executable, '-m', 'official.benchmarks.one_step',
              '--experiment=revnet_aae_celeba64', '--phase=reconstruction',
              f'--batch_size={batch}', f'--steps={2 if FLAGS.tiny else 5}',
              f'--jit_compile={jit}', f'--tf32={tf32}',
+             f'--mixed_precision={mixed_precision}',
              f'--override=memory_saving={saving}']
   if FLAGS.tiny:
     command += [f'--override={o}' for o in _TINY['revnet_aae_celeba64']]
@@ -74,6 +76,7 @@ def _one_step(jit, saving, tf32):
   if 'step_s' in result:
     result['step_s_median'] = round(statistics.median(result['step_s']), 4)
   return {'jit_compile': jit, 'memory_saving': saving, 'tf32': tf32,
+          'mixed_precision': mixed_precision,
           **{k: result.get(k) for k in (
               'step_s_median', 'first_step_s', 'gpu_peak_mib', 'peak_rss_mib',
               'round_trip_max_abs_error', 'device', 'error') if k in result}}
@@ -132,9 +135,10 @@ def main(argv):
       with open(FLAGS.output, 'w') as f:
         json.dump(report, f, indent=2)
 
-  part('celeba_step', [(jit, saving, False) for jit in (False, True)
+  part('celeba_step', [(jit, saving) for jit in (False, True)
                        for saving in (True, False)], _one_step)
-  part('tf32', [(False, True, True)], _one_step)
+  part('precision', [(False, True, True, False), (False, True, False, True)],
+       _one_step)
   with tempfile.TemporaryDirectory() as work_dir:
     part('trainers', [(name, work_dir) for name in (
         'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64')], _trainer)

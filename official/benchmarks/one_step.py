@@ -34,6 +34,8 @@ flags.DEFINE_integer('channels', 3, 'Channels when --image_size is given.')
 flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
 flags.DEFINE_bool('tf32', False, 'TF32 matmuls and convolutions on NVIDIA '
                   'GPUs (see official.train --tf32).')
+flags.DEFINE_bool('mixed_precision', False, 'Coupling networks in bfloat16 '
+                  '(see official.train --mixed_precision).')
 FLAGS = flags.FLAGS
 
 
@@ -52,11 +54,12 @@ def graph_flops(graph):
 
 
 def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
-            tf32=False, image_shape=None):
+            tf32=False, image_shape=None, mixed_precision=False):
   """Builds the experiment's model and optimizers for images of
   `image_shape` (default: the model's) and runs `1 + steps` train steps on
-  random images; returns peak RSS and timings. `overrides` maps model config
-  fields to values."""
+  random images; returns peak RSS, timings and the round-trip error.
+  `overrides` maps model config fields to values; `mixed_precision` runs the
+  coupling networks in bfloat16."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.experimental.enable_tensor_float_32_execution(tf32)
   import trainers  # pylint: disable=g-import-not-at-top
@@ -64,6 +67,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
   from official.data import pipelines  # pylint: disable=g-import-not-at-top
   config = experiments.override(experiments.get_experiment(experiment), {
       'trainer.batch_size': batch_size,
+      'trainer.mixed_precision': mixed_precision,
       **{f'model.{key}': value for key, value in overrides.items()}})
   image_shape = image_shape or config.model.image_shape
   if image_shape is None:
@@ -127,6 +131,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
           'overrides': {k: repr(v) for k, v in overrides.items()},
           'jit_compile': jit_compile,
           'tf32': tf.config.experimental.tensor_float_32_execution_enabled(),
+          'mixed_precision': mixed_precision,
           'peak_rss_mib_before_step': round(built_rss, 1),
           'peak_rss_mib': round(after_first, 1),
           'peak_rss_mib_at_exit': round(_peak_rss_mib(), 1),
@@ -148,7 +153,7 @@ def main(argv):
   try:
     result = measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
                      FLAGS.steps, overrides, FLAGS.jit_compile, FLAGS.tf32,
-                     shape)
+                     shape, FLAGS.mixed_precision)
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -43,11 +43,14 @@ def model_config(name, **overrides):
   return dataclasses.replace(MODELS[name], **overrides)
 
 
-def build_model(config, dtype='float32', name=None, **overrides):
+def build_model(config, dtype='float32', name=None, network_dtype=None,
+                **overrides):
   """Builds a model (variables created) from its config or the name of one of
   the papers' architectures, e.g. `build_model('pie_mnist', epsilon_sq=0.1)`.
-  Unknown names raise a ValueError listing the valid ones; a config whose
-  image shape is still open (`pie`'s, before `for_data`) raises one too."""
+  `network_dtype='mixed_bfloat16'` runs the coupling networks in bfloat16
+  (the flow's own arithmetic stays in `dtype`). Unknown names raise a
+  ValueError listing the valid ones; a config whose image shape is still
+  open (`pie`'s, before `for_data`) raises one too."""
   if isinstance(config, str):
     name = name or config
     config = model_config(config, **overrides)
@@ -57,4 +60,5 @@ def build_model(config, dtype='float32', name=None, **overrides):
     raise ValueError('the model config has no image shape yet: call its '
                      'for_data(image_shape, num_classes) first')
   model_class = _MODEL_CLASSES[type(config)]
-  return model_class(config, dtype=dtype, **({'name': name} if name else {}))
+  return model_class(config, dtype=dtype, network_dtype=network_dtype,
+                     **({'name': name} if name else {}))

@@ -90,9 +90,10 @@ class PieConfig:
 class _Builder:
   """Builds the nested PIE flow from the innermost block outwards."""
 
-  def __init__(self, config, dtype):
+  def __init__(self, config, dtype, network_dtype):
     self.config = config
     self.dtype = dtype
+    self.network_dtype = network_dtype
     self.epsilon = math.sqrt(config.epsilon_sq)
 
   def _mixing_steps(self, channels, conv, prefix):
@@ -100,7 +101,7 @@ class _Builder:
     for k in range(self.config.steps):
       nets = [layers.ShiftAndLogScale(
           self.config.conv_hidden if conv else self.config.dense_hidden,
-          channels // 2, conv=conv, dtype=self.dtype,
+          channels // 2, conv=conv, dtype=self.network_dtype,
           name=f'{prefix}_coupling{k}_net{i}') for i in (1, 2)]
       steps.append(bijectors.AffineCoupling(
           *nets, event_ndims=3 if conv else 1, name=f'{prefix}_coupling{k}'))
@@ -113,11 +114,11 @@ class _Builder:
     g = None
     if self.config.learn_g:
       g = (layers.ConvStack(self.config.conv_hidden, dropped,
-                            zero_init_output=True, dtype=self.dtype,
+                            zero_init_output=True, dtype=self.network_dtype,
                             name=f'{prefix}_g') if conv else
            layers.DenseStack(self.config.dense_hidden, dropped,
-                             zero_init_output=True, dtype=self.dtype,
-                             name=f'{prefix}_g'))
+                             zero_init_output=True,
+                             dtype=self.network_dtype, name=f'{prefix}_g'))
     return bijectors.Split(keep, g, self.epsilon, event_ndims=3 if conv else 1,
                            name=f'{prefix}_split')
 
@@ -162,11 +163,17 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
   `encode(x) = z`; `decode(z) = F^-1([z, 0])`, which is `F^-1([z, g(z)])` of
   Eq. 4 because the splits standardize around `g`. `log_prob` is the density of
   a standard normal on `u` pulled back through `F`: Eq. 17 exactly.
+
+  `network_dtype` (default `dtype`) is the Keras dtype policy of the
+  coupling networks and of `g`; the Householder reflections, the couplings'
+  scalings and the log-determinants stay in `dtype`.
   """
 
-  def __init__(self, config, dtype='float32', name='pie', **kwargs):
+  def __init__(self, config, dtype='float32', network_dtype=None, name='pie',
+               **kwargs):
     self.config = config
-    flow = _Builder(config, dtype).conv(0, config.image_shape)
+    flow = _Builder(config, dtype, network_dtype or dtype).conv(
+        0, config.image_shape)
     super().__init__(flow, config.image_shape, dtype=dtype, name=name,
                      **kwargs)
     self.latent_size = [s for s in config.linear_sizes if s is not None][-1]

@@ -108,8 +108,9 @@ class RevNetConfig:
                                num_prior_dims=prior, num_classes=classes)
 
 
-def _stack_steps(config, flow_shape, dtype):
-  """The subsamplings and couplings of the RevNet, in the order applied."""
+def _stack_steps(config, flow_shape, network_dtype):
+  """The subsamplings and couplings of the RevNet, in the order applied; F
+  and G under the Keras dtype policy `network_dtype`."""
   steps, (height, width, channels) = [], flow_shape
   for index, stage in enumerate(config.stages):
     steps.append(bijectors.CheckerboardSubsample(
@@ -118,9 +119,11 @@ def _stack_steps(config, flow_shape, dtype):
     for block in range(stage.blocks * config.block_multiplier):
       half = channels // 2
       steps.append(bijectors.AdditiveCoupling(
-          layers.ConvStack(stage.hidden, half, stage.kernel_size, dtype=dtype,
+          layers.ConvStack(stage.hidden, half, stage.kernel_size,
+                           dtype=network_dtype,
                            name=f'stage{index}_block{block}_f'),
-          layers.ConvStack(stage.hidden, half, stage.kernel_size, dtype=dtype,
+          layers.ConvStack(stage.hidden, half, stage.kernel_size,
+                           dtype=network_dtype,
                            name=f'stage{index}_block{block}_g'),
           name=f'stage{index}_block{block}'))
   return steps, (height, width, channels)
@@ -134,13 +137,19 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
   With `num_classes > 0` the model also holds per-class diagonal Gaussians
   `class_means`, `class_stds` over the whole code, and `sample` can draw per
   class. All of it is model state, saved with the weights.
+
+  `network_dtype` (default `dtype`) is the Keras dtype policy of the F and G
+  networks: `'mixed_bfloat16'` runs them in bfloat16 with float32 weights,
+  while the couplings add and subtract in `dtype`.
   """
 
-  def __init__(self, config, dtype='float32', name='revnet', **kwargs):
+  def __init__(self, config, dtype='float32', network_dtype=None,
+               name='revnet', **kwargs):
     flow_shape = tuple(config.pad_to or config.image_shape[:2]) + (
         config.image_shape[2],)
     self.config = config
-    self._steps, out_shape = _stack_steps(config, flow_shape, dtype)
+    self._steps, out_shape = _stack_steps(config, flow_shape,
+                                          network_dtype or dtype)
     self._flatten = tfb.Reshape(event_shape_out=[int(np.prod(out_shape))],
                                 event_shape_in=list(out_shape))
     self._flow_shape = flow_shape
