@@ -205,6 +205,16 @@ class Trainer:
       task.after_step(model)
       return out
 
+    if self.train.steps_per_loop == 1:
+      # The loop below traces the step twice (before and inside the loop);
+      # one step per call needs one trace, seconds less before step 1.
+      @tf.function
+      def single_step_fn(iterator, first_step, count):
+        del count  # always 1
+        return one_step(iterator, first_step)
+
+      return single_step_fn
+
     @tf.function
     def loop_fn(iterator, first_step, count):
       """`count` steps from `first_step`; the last one's losses."""

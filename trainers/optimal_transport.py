@@ -2,7 +2,6 @@
 learnable Gaussians plus a perturbation loss (RevNet paper, Sec. 3.2)."""
 
 import numpy as np
-import ot
 import tensorflow as tf
 
 from official.evaluation import metrics
@@ -25,6 +24,8 @@ def transport_plan(codes, samples, labels):
   classes present, making sum(P * C) the mean over classes of their
   transport costs.
   """
+  # Imported here: POT pulls in scipy.stats (0.3 s), which only OT runs use.
+  import ot  # pylint: disable=g-import-not-at-top
   plan = np.zeros((len(codes), len(samples)), np.float64)
   classes = np.unique(labels)
   for c in classes:
