@@ -65,9 +65,10 @@ class KerasLayerBijector(tfb.Bijector):
 
     A network under a mixed policy (`dtype='mixed_bfloat16'`) computes in
     bfloat16; the bijector's own arithmetic (the coupling's additions and
-    scalings, the log-determinant) stays in the data's dtype. The inverse
-    re-runs the network on the same input and gets the same rounded
-    output, so the round trip is as exact as in float32.
+    scalings, the log-determinant) stays in the data's dtype. The round
+    trip is then approximate: the inverse re-runs the network on an input
+    rebuilt to float32 rounding, and where that input rounds to another
+    bfloat16 value the output moves by a bfloat16 step (README, Training).
     """
     outputs = tf.nest.map_structure(
         lambda t: tf.cast(t, inputs.dtype),
