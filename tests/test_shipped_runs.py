@@ -1,7 +1,8 @@
-"""The training runs shipped in `pretrained/training_runs/` continue exactly: resumed
+"""The training runs shipped in `pretrained/training_runs/` continue: resumed
 from its checkpoint with the command that trained it, PIE's run reproduces
-the loss its uninterrupted training logged 50 steps later; the OT run's
-checkpoint holds the class Gaussians its TensorBoard curves describe."""
+the loss and gradient norm its uninterrupted training logged 50 steps later;
+the OT run's checkpoint holds the class Gaussians its TensorBoard curves
+describe."""
 
 import json
 import os
@@ -23,6 +24,15 @@ def _newest_step(model_dir):
   return prefix, int(prefix.rsplit('-', 1)[1])
 
 
+def _logged_at(model_dir):
+  """{step: (loss, grad_norm)} from a run's TensorBoard events."""
+  scalars = run_dir.read_scalars(model_dir, 'train/')
+  steps, losses = (np.asarray(a).tolist() for a in scalars['train/loss'])
+  norms = dict(zip(*[np.asarray(a).tolist()
+                     for a in scalars['train/grad_norm']]))
+  return {s: (loss, norms[s]) for s, loss in zip(steps, losses)}
+
+
 def test_resumed_pie_run_reproduces_its_logged_loss(tmp_path):
   """The shipped run ends at its recipe's last step; resumed from its
   checkpoint before that, it logs the loss the run logged 50 steps later."""
@@ -30,8 +40,7 @@ def test_resumed_pie_run_reproduces_its_logged_loss(tmp_path):
   final, last = _newest_step(shipped)
   with open(os.path.join(shipped, 'metrics.json')) as f:
     assert json.load(f)['step'] == last == 20_000
-  logged = dict(zip(*[np.asarray(a).tolist() for a in run_dir.read_scalars(
-      shipped, 'train/loss')['train/loss']]))
+  logged = _logged_at(shipped)
   model_dir = tmp_path / 'run'
   shutil.copytree(shipped, model_dir)
   for path in (model_dir / 'checkpoints').glob(os.path.basename(final) + '.*'):
@@ -49,7 +58,13 @@ def test_resumed_pie_run_reproduces_its_logged_loss(tmp_path):
   assert 'resumed from' in done.stdout and f'at step {step}' in done.stdout
   with open(model_dir / 'metrics.json') as f:
     loss = json.load(f)['final_losses']['loss']
-  np.testing.assert_allclose(loss, logged[step + 50], rtol=1e-3)
+  resumed = _logged_at(str(model_dir))[step + 50]
+  # The run was trained on another CPU (AVX-512); over 50 steps its float
+  # rounding drifts the loss by about 1e-3 and the gradient norm by about
+  # 2e-3 on an AVX2 machine. A different batch, or Adam restarted, moves
+  # them by about 2e-2 and 3e-1 (median over neighbouring logged steps).
+  np.testing.assert_allclose(loss, logged[step + 50][0], rtol=5e-3)
+  np.testing.assert_allclose(resumed[1], logged[step + 50][1], rtol=2e-2)
 
 
 def test_shipped_ot_checkpoint_holds_the_logged_class_gaussians():
