@@ -193,8 +193,12 @@ class Trainer:
     if self.jit_compile:
       # XLA compiles the replica's step only: fetching the next batch
       # (`IteratorGetNext`) has no XLA kernel.
-      replica_step = tf.function(replica_step, jit_compile=True)
+      replica_step = tf.function(replica_step, jit_compile=True,
+                                 autograph=False)
 
+    # The steps branch on Python values only; autograph would spend seconds
+    # of every trace rewriting the model's, TFP's and Keras' code for nothing.
+    @tf.autograph.experimental.do_not_convert
     def one_step(iterator, step):
       sums, same = self.strategy.run(replica_step, args=(next(iterator), step))
       reduce = self.strategy.reduce
@@ -208,7 +212,7 @@ class Trainer:
     if self.train.steps_per_loop == 1:
       # The loop below traces the step twice (before and inside the loop);
       # one step per call needs one trace, seconds less before step 1.
-      @tf.function
+      @tf.function(autograph=False)
       def single_step_fn(iterator, first_step, count):
         del count  # always 1
         return one_step(iterator, first_step)
