@@ -30,7 +30,9 @@ class Adam(keras.optimizers.Adam):
                           m_t / (sqrt(v_t) + epsilon)
   ```
 
-  AMSGrad and sparse gradients take Keras' own update.
+  The step's scalars (the powers beta^t, the learning rate in the variables'
+  dtype) are computed once per step, not once per variable. AMSGrad and
+  sparse gradients take Keras' own update.
 
   With beta_1 = 0 (the generative RevNet's AAE setting, betas (0, 0.9)) Adam's
   first moment is the current gradient, m_t = g_t, and its bias correction
@@ -43,7 +45,7 @@ class Adam(keras.optimizers.Adam):
 
   Keras' Adam still allocates the momentum slot and copies each gradient into
   it: one buffer the size of the model (230 MiB for the 60M-parameter CelebA
-  RevNet). For any other beta_1 this class is Keras' Adam.
+  RevNet).
 
   #### Example
 
@@ -69,31 +71,50 @@ class Adam(keras.optimizers.Adam):
     keras.optimizers.Optimizer.build(self, var_list)
     self._velocities = self.add_optimizer_variables(var_list, 'velocity')
 
-  def update_step(self, gradient, variable, learning_rate):
-    if self.amsgrad or (self._keeps_momentum and
-                        isinstance(gradient, tf.IndexedSlices)):
-      return super().update_step(gradient, variable, learning_rate)
-    dtype = variable.dtype
-    gradient = ops.cast(gradient, dtype)
+  def _step_scalars(self, learning_rate, dtype):
     step = ops.cast(self.iterations + 1, dtype)
-    if self._keeps_momentum:
-      index = self._get_variable_index(variable)
-      # The powers as Keras computes them; the kernel takes 1 - beta in the
-      # variable's dtype (Keras: in Python floats), which rounds differently
-      # in float32 by about 1e-7 relative.
-      return tf.raw_ops.ResourceApplyAdam(
-          var=_handle(variable), m=_handle(self._momentums[index]),
-          v=_handle(self._velocities[index]),
-          beta1_power=ops.power(ops.cast(self.beta_1, dtype), step),
-          beta2_power=ops.power(ops.cast(self.beta_2, dtype), step),
-          lr=ops.cast(learning_rate, dtype),
-          beta1=tf.convert_to_tensor(self.beta_1, dtype),
-          beta2=tf.convert_to_tensor(self.beta_2, dtype),
-          epsilon=tf.convert_to_tensor(self.epsilon, dtype), grad=gradient)
-    alpha = ops.cast(learning_rate, dtype) * ops.sqrt(
-        1 - ops.power(ops.cast(self.beta_2, dtype), step))
-    v = self._velocities[self._get_variable_index(variable)]
-    self.assign_add(
-        v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
-    self.assign_sub(variable, ops.divide(ops.multiply(gradient, alpha),
-                                         ops.add(ops.sqrt(v), self.epsilon)))
+    # The powers as Keras computes them (beta cast from float32).
+    beta_2_power = ops.power(ops.cast(self.beta_2, dtype), step)
+    if not self._keeps_momentum:
+      return {'alpha': ops.cast(learning_rate, dtype) * ops.sqrt(
+          1 - beta_2_power)}
+    return {'lr': ops.cast(learning_rate, dtype),
+            'beta1_power': ops.power(ops.cast(self.beta_1, dtype), step),
+            'beta2_power': beta_2_power,
+            'beta1': tf.convert_to_tensor(self.beta_1, dtype),
+            'beta2': tf.convert_to_tensor(self.beta_2, dtype),
+            'epsilon': tf.convert_to_tensor(self.epsilon, dtype)}
+
+  def _update(self, variable, gradient, scalars):
+    gradient = ops.cast(gradient, variable.dtype)
+    index = self._get_variable_index(variable)
+    if not self._keeps_momentum:
+      v = self._velocities[index]
+      self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v),
+                                      1 - self.beta_2))
+      return self.assign_sub(variable, ops.divide(
+          ops.multiply(gradient, scalars['alpha']),
+          ops.add(ops.sqrt(v), self.epsilon)))
+    if isinstance(gradient, tf.IndexedSlices):
+      return super().update_step(gradient, variable, scalars['lr'])
+    # The kernel takes 1 - beta in the variable's dtype (Keras: in Python
+    # floats), which rounds differently in float32, by about 1e-7 relative.
+    return tf.raw_ops.ResourceApplyAdam(
+        var=_handle(variable), m=_handle(self._momentums[index]),
+        v=_handle(self._velocities[index]), grad=gradient, **scalars)
+
+  def _distributed_tf_update_step(self, distribution, grads_and_vars,
+                                  learning_rate):
+    """Keras' update of each variable on each of its devices, with the
+    step's scalars computed once per dtype."""
+    if self.amsgrad:
+      return super()._distributed_tf_update_step(distribution, grads_and_vars,
+                                                 learning_rate)
+    scalars = {}
+    for gradient, variable in grads_and_vars:
+      if variable.dtype not in scalars:
+        scalars[variable.dtype] = self._step_scalars(learning_rate,
+                                                     variable.dtype)
+      distribution.extended.update(
+          variable, self._update, args=(gradient, scalars[variable.dtype]),
+          group=False)
