@@ -1,8 +1,7 @@
 """The training runs shipped in `pretrained/training_runs/` continue: resumed
 from its checkpoint with the command that trained it, PIE's run reproduces
-the loss its uninterrupted training logged 50 steps later;
-the OT run's checkpoint holds the class Gaussians its TensorBoard curves
-describe."""
+the loss its uninterrupted training logged 50 steps later; the OT run's
+checkpoint holds the class Gaussians its TensorBoard curves describe."""
 
 import json
 import os

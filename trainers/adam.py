@@ -86,6 +86,8 @@ class Adam(keras.optimizers.Adam):
             'epsilon': tf.convert_to_tensor(self.epsilon, dtype)}
 
   def _update(self, variable, gradient, scalars):
+    if self._keeps_momentum and isinstance(gradient, tf.IndexedSlices):
+      return super().update_step(gradient, variable, scalars['lr'])
     gradient = ops.cast(gradient, variable.dtype)
     index = self._get_variable_index(variable)
     if not self._keeps_momentum:
@@ -95,8 +97,6 @@ class Adam(keras.optimizers.Adam):
       return self.assign_sub(variable, ops.divide(
           ops.multiply(gradient, scalars['alpha']),
           ops.add(ops.sqrt(v), self.epsilon)))
-    if isinstance(gradient, tf.IndexedSlices):
-      return super().update_step(gradient, variable, scalars['lr'])
     # The kernel takes 1 - beta in the variable's dtype (Keras: in Python
     # floats), which rounds differently in float32, by about 1e-7 relative.
     return tf.raw_ops.ResourceApplyAdam(
