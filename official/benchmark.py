@@ -29,6 +29,8 @@ import tempfile
 from absl import app
 from absl import flags
 
+from official import cli
+
 _PHASES = {'reconstruction': ('revnet_aae_celeba64', 'revnet_aae'),
            'adversarial': ('revnet_aae_celeba64', 'revnet_aae'),
            'mle': ('pie_mnist', 'pie'), 'ot': ('revnet_ot_mnist', 'revnet_ot')}
@@ -175,4 +177,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

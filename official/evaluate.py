@@ -20,7 +20,6 @@ from official import cli  # pylint: disable=g-import-not-at-top
 
 cli.quiet_tensorflow()  # before anything imports TensorFlow
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
@@ -159,8 +158,7 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              'num_test_images': len(images),
              'sharpness_samples': metrics.sharpness(samples)[0],
              'sharpness_test_images': metrics.sharpness(images)[0],
-             **metrics.inversion_error(model, images),
-             **metrics.reconstruction_error(model, images)}
+             **metrics.round_trip_errors(model, images)}
   if hasattr(model, 'bits_per_dim'):
     results['test_bits_per_dim'] = float(np.mean(_batched(
         lambda n, i: model.bits_per_dim(tf.constant(
@@ -222,4 +220,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

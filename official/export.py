@@ -26,7 +26,6 @@ from official import cli  # pylint: disable=g-import-not-at-top
 
 cli.quiet_tensorflow()  # before anything imports TensorFlow
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 FLAGS = flags.FLAGS
@@ -270,4 +269,4 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
-  app.run(main)
+  cli.run(main)

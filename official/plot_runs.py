@@ -16,7 +16,6 @@ from official import cli  # pylint: disable=g-import-not-at-top
 
 cli.quiet_tensorflow()  # before anything imports TensorFlow
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
 from official import run_dir  # pylint: disable=g-import-not-at-top
@@ -72,4 +71,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -75,9 +75,13 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
     assert 0 < len(used) <= 10 and all(0 <= n <= 1024 for n in used)
   for figure in expected:
     assert os.path.getsize(os.path.join(model_dir, 'eval', figure)) > 100
-  direct = metrics.inversion_error(model, np.random.default_rng(0).uniform(
-      size=(8, 28, 28, 1)).astype(np.float32))
+  x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype(np.float32)
+  direct = metrics.round_trip_errors(model, x, batch_size=5)  # two batches
   assert direct['inversion_l1_mean'] <= direct['inversion_l1_max'] < 1e-4
+  np.testing.assert_allclose(
+      direct['reconstruction_l1_from_prior_dims'],
+      np.abs(model.decode(model.encode(x)).numpy() - x).mean(), rtol=1e-5,
+      atol=1e-7)  # the OT RevNet keeps every dim: float noise only
 
 
 def test_plot_runs_reads_each_runs_scalar_and_names_a_missing_one(

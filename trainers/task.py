@@ -119,5 +119,4 @@ class Task:
   def evaluate(self, model, images, labels):
     """Metrics of the trained model on held-out `images` in [0, 1]."""
     del labels
-    return {**metrics.inversion_error(model, images),
-            **metrics.reconstruction_error(model, images)}
+    return metrics.round_trip_errors(model, images)

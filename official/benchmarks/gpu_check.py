@@ -31,8 +31,9 @@ import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
+
+from official import cli
 
 flags.DEFINE_string('output', 'gpu_check.json', 'Where to write the JSON.')
 flags.DEFINE_bool('tiny', False, 'Toy sizes (to test the script on a CPU).')
@@ -146,4 +147,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

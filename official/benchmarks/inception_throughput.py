@@ -15,7 +15,6 @@ from official import cli  # pylint: disable=g-import-not-at-top
 
 cli.quiet_tensorflow()  # before anything imports TensorFlow
 
-from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
@@ -45,4 +44,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -19,9 +19,10 @@ import resource
 import sys
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
+
+from official import cli
 
 flags.DEFINE_string('experiment', 'revnet_aae_celeba64', 'Experiment name.')
 flags.DEFINE_string('phase', None, 'Train-step phase (default: the first).')
@@ -161,4 +162,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

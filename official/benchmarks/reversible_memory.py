@@ -13,8 +13,9 @@ import os
 import subprocess
 import sys
 
-from absl import app
 from absl import flags
+
+from official import cli
 
 flags.DEFINE_string('output', None, 'Write the results as JSON here.')
 flags.DEFINE_list('multipliers', ['1', '2', '4'],
@@ -62,4 +63,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -15,8 +15,9 @@ import json
 import statistics
 import time
 
-from absl import app
 from absl import flags
+
+from official import cli
 
 flags.DEFINE_string('model', 'revnet_celeba64', 'A RevNet model name.')
 flags.DEFINE_integer('batch_size', 64, 'Batch size.')
@@ -87,4 +88,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

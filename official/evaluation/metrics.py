@@ -3,8 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['code_usage', 'inversion_error', 'latent_usage',
-           'reconstruction_error', 'sharpness']
+__all__ = ['code_usage', 'latent_usage', 'round_trip_errors', 'sharpness']
 
 _LAPLACE = np.array([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 _LUMA = (0.299, 0.587, 0.114)
@@ -31,27 +30,24 @@ def sharpness(images, batch_size=1000):
   return float(values.mean()), values
 
 
-def inversion_error(model, images, batch_size=500):
-  """Mean and max absolute error of `decode_full(encode_full(x))` over
-  `images` (the full round trip, no clamping)."""
-  total, count, worst = 0., 0, 0.
+def round_trip_errors(model, images, batch_size=500):
+  """Errors of the two round trips, from one encoding `u = encode_full(x)`
+  of each batch of `images`: the mean and max absolute error of
+  `decode_full(u)` (the full round trip, no clamping), and the mean absolute
+  error of `decode(restrict(u)) = decode(encode(x))`, the reconstruction
+  from the prior dimensions only (RevNet: others clamped; PIE: from z)."""
+  inverted, reconstructed, count, worst = 0., 0., 0, 0.
   for start in range(0, len(images), batch_size):
     x = tf.constant(images[start:start + batch_size], model.compute_dtype)
-    error = np.abs(model.decode_full(model.encode_full(x)).numpy() - x)
-    total, count = total + error.sum(), count + error.size
+    u = model.encode_full(x)
+    error = np.abs(model.decode_full(u).numpy() - x)
+    inverted, count = inverted + error.sum(), count + error.size
     worst = max(worst, float(error.max()))
-  return {'inversion_l1_mean': float(total / count), 'inversion_l1_max': worst}
-
-
-def reconstruction_error(model, images, batch_size=500):
-  """Mean absolute error of `decode(encode(x))`: reconstruction from the
-  prior dimensions only (RevNet: others clamped; PIE: from z)."""
-  total, count = 0., 0
-  for start in range(0, len(images), batch_size):
-    x = tf.constant(images[start:start + batch_size], model.compute_dtype)
-    error = np.abs(model.decode(model.encode(x)).numpy() - x)
-    total, count = total + error.sum(), count + error.size
-  return {'reconstruction_l1_from_prior_dims': float(total / count)}
+    reconstructed += np.abs(
+        model.decode(model.restrict(u)).numpy() - x).sum()
+  return {'inversion_l1_mean': float(inverted / count),
+          'inversion_l1_max': worst,
+          'reconstruction_l1_from_prior_dims': float(reconstructed / count)}
 
 
 def latent_usage(stds, threshold):
