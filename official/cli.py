@@ -74,7 +74,7 @@ def run(main):
   """`absl.app.run(main)`, and an exit without the garbage collector.
 
   With TensorFlow loaded, Python's shutdown spends about 2.5 s of CPU (a
-  2-core AMD EPYC, Zen 3) walking some 300,000 objects for reference cycles
+  2-core AMD EPYC, Zen 3) walking about 280,000 objects for reference cycles
   that the operating system frees anyway. `gc.freeze()` skips that walk;
   objects are still released and finalized by their reference counts, so
   files and TensorFlow's writers close as before.
