@@ -2,13 +2,13 @@
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 import tensorflow as tf
 
 from official.benchmarks import one_step
+from tests import forked
 from tests.conftest import REPO
 from tests.conftest import tiny_overrides
 
@@ -53,7 +53,7 @@ def test_graph_flops_counts_each_multiply_add_twice():
 def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
   output = tmp_path / 'bench.json'
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  subprocess.run(
+  forked.run(
       [sys.executable, '-m', 'official.benchmark',
        '--experiment=revnet_ot_mnist', '--phase=ot', '--xla=true',
        '--tf32=false,true', f'--output={output}'], cwd=REPO, env=env,
@@ -62,7 +62,7 @@ def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
   assert [(r['memory_saving'], r['tf32']) for r in results] == [
       (True, False), (True, True), (False, False), (False, True)]
   assert all('POT outside TensorFlow' in r['skipped'] for r in results)
-  bad = subprocess.run(
+  bad = forked.run(
       [sys.executable, '-m', 'official.benchmark',
        '--experiment=pie_mnist', '--phase=ot'], cwd=REPO, env=env,
       capture_output=True, text=True)
@@ -73,7 +73,7 @@ def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
 
 def test_end_to_end_times_the_trainer_on_a_release_beside_the_step(tmp_path):
   output = tmp_path / 'e2e.json'
-  subprocess.run(
+  forked.run(
       [sys.executable, '-m', 'official.benchmark',
        '--experiment=revnet_aae_celeba64', '--phase=reconstruction',
        '--batch_size=4', '--steps=2', '--end_to_end', '--release_images=20',

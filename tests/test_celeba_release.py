@@ -4,7 +4,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -16,6 +15,7 @@ from official import experiments
 from official.benchmarks.synthetic_release import write_release
 from official.data import celeba_release
 from official.data import pipelines
+from tests import forked
 from tests.conftest import REPO
 
 
@@ -143,8 +143,8 @@ def test_aae_trains_from_the_release_zip_with_one_command(releases, tmp_path):
       '--model_override=stages=((4,1,3),(4,1,3),(4,1,3),(4,1,3),(4,1,3),'
       '(4,1,1))', '--model_override=num_prior_dims=8']
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
-  done = subprocess.run(command, cwd=REPO, env=env, capture_output=True,
-                        text=True)
+  done = forked.run(command, cwd=REPO, env=env, capture_output=True,
+                    text=True)
   assert done.returncode == 0, done.stderr[-2000:]
   with open(tmp_path / 'run' / 'metrics.json') as f:
     metrics = json.load(f)

@@ -3,7 +3,6 @@ back to the newest readable one and never delete a file."""
 
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
@@ -14,6 +13,7 @@ from official import export
 from official import experiments
 from official import models
 from official import run_dir
+from tests import forked
 from tests.conftest import REPO
 from tests.conftest import tiny_config
 from tests.conftest import tiny_overrides
@@ -117,7 +117,7 @@ def test_no_readable_checkpoint_is_a_one_line_error(run_to_step_4, tmp_path):
           for key, value in tiny_overrides('pie_mnist').items()]
   for module, extra in (('official.train', ['--train_steps=6'] + tiny),
                         ('official.export', [f'--export_dir={tmp_path}'])):
-    result = subprocess.run(
+    result = forked.run(
         [sys.executable, '-m', module, '--experiment=pie_mnist',
          f'--model_dir={model_dir}'] + extra, cwd=REPO, env=env,
         capture_output=True, text=True)

@@ -3,9 +3,9 @@ none fails, and a part past the time budget is skipped and says so."""
 
 import json
 import os
-import subprocess
 import sys
 
+from tests import forked
 from tests.conftest import REPO
 
 _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
@@ -13,9 +13,9 @@ _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
 
 def _check(tmp_path, *flags):
   output = tmp_path / 'gpu_check.json'
-  subprocess.run([sys.executable, '-m', 'official.benchmarks.gpu_check',
-                  '--tiny', f'--output={output}', *flags], cwd=tmp_path,
-                 env=_ENV, check=True, capture_output=True, timeout=900)
+  forked.run([sys.executable, '-m', 'official.benchmarks.gpu_check',
+              '--tiny', f'--output={output}', *flags], cwd=tmp_path,
+             env=_ENV, check=True, capture_output=True, timeout=900)
   return json.loads(output.read_text())
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import forked
 from tests.conftest import REPO
 
 _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
@@ -39,8 +39,8 @@ def _state(model_dir):
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory):
   model_dir = str(tmp_path_factory.mktemp('straight'))
-  subprocess.run(_command(model_dir), env=_ENV, cwd=REPO, check=True,
-                 capture_output=True)
+  forked.run(_command(model_dir), env=_ENV, cwd=REPO, check=True,
+             capture_output=True)
   return _state(model_dir)
 
 
@@ -48,9 +48,9 @@ def uninterrupted(tmp_path_factory):
 def test_signal_saves_the_step_and_the_run_resumes_exactly(
     number, uninterrupted, tmp_path):
   model_dir = str(tmp_path / 'run')
-  process = subprocess.Popen(_command(model_dir), env=_ENV, cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+  process = forked.Popen(_command(model_dir), env=_ENV, cwd=REPO,
+                         stdout=forked.PIPE, stderr=forked.PIPE,
+                         text=True)
   for line in process.stdout:
     if line.startswith('step 12/'):
       break
@@ -69,8 +69,8 @@ def test_signal_saves_the_step_and_the_run_resumes_exactly(
   assert found.group(2).endswith(f'ckpt-{step}')
   assert 'Traceback' not in err and 'KeyboardInterrupt' not in err
   assert not os.path.exists(os.path.join(model_dir, 'metrics.json'))
-  resumed = subprocess.run(_command(model_dir), env=_ENV, cwd=REPO,
-                           check=True, capture_output=True, text=True)
+  resumed = forked.run(_command(model_dir), env=_ENV, cwd=REPO,
+                       check=True, capture_output=True, text=True)
   assert f'at step {step}' in resumed.stdout
   state = _state(model_dir)
   assert state.keys() == uninterrupted.keys()
@@ -90,10 +90,10 @@ def _workers(model_dir, cluster):
   """The two workers of a run of `_command` under MultiWorkerMirrored."""
   command = [a for a in _command(model_dir) if a != '--deterministic'] + [
       '--strategy=multi_worker', '--train_steps=100']
-  return [subprocess.Popen(
+  return [forked.Popen(
       command, env=dict(_ENV, TF_CONFIG=json.dumps({
           'cluster': cluster, 'task': {'type': 'worker', 'index': index}})),
-      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=REPO, stdout=forked.PIPE, stderr=forked.PIPE, text=True)
           for index in range(2)]
 
 

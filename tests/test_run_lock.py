@@ -6,11 +6,11 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 
 import pytest
 
+from tests import forked
 from tests.conftest import REPO
 from trainers import run_lock
 
@@ -30,9 +30,9 @@ def _command(model_dir, steps):
 
 def _start(model_dir, steps, until):
   """Starts a run; returns it once it has printed a line starting `until`."""
-  process = subprocess.Popen(_command(model_dir, steps), env=_ENV, cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+  process = forked.Popen(_command(model_dir, steps), env=_ENV, cwd=REPO,
+                         stdout=forked.PIPE, stderr=forked.PIPE,
+                         text=True)
   for line in process.stdout:
     if line.startswith(until):
       return process
@@ -44,14 +44,14 @@ def test_a_second_run_is_refused_and_the_live_one_goes_on(tmp_path):
   live = _start(model_dir, 150, 'step 6/')
   holder = json.loads((model_dir / 'run.lock').read_text())
   assert holder['pid'] == live.pid and holder['host'] == socket.gethostname()
-  second = subprocess.run(_command(model_dir, 150), env=_ENV, cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+  second = forked.run(_command(model_dir, 150), env=_ENV, cwd=REPO,
+                      capture_output=True, text=True, timeout=300)
   assert second.returncode == 1
   assert second.stderr.splitlines() == [
       f'error: {model_dir} is in use by a live run (host {holder["host"]}, '
       f'pid {live.pid}, since {holder["since"]}); use another --model_dir']
   # Export reads the live run's newest checkpoint meanwhile.
-  export = subprocess.run(
+  export = forked.run(
       [sys.executable, '-m', 'official.export', '--experiment=pie_mnist',
        f'--model_dir={model_dir}', f'--export_dir={tmp_path / "x"}'],
       env=_ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -68,8 +68,8 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path):
   killed.send_signal(signal.SIGKILL)
   killed.wait()
   assert (model_dir / 'run.lock').exists()
-  resumed = subprocess.run(_command(model_dir, 12), env=_ENV, cwd=REPO,
-                           capture_output=True, text=True, timeout=300)
+  resumed = forked.run(_command(model_dir, 12), env=_ENV, cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr
   assert (f'taking over the stale lock {model_dir / "run.lock"} (process '
           f'{killed.pid} no longer runs)') in resumed.stdout

@@ -6,12 +6,12 @@ checkpoint holds the class Gaussians its TensorBoard curves describe."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 
 from official import run_dir
+from tests import forked
 from tests.conftest import REPO
 
 RUNS = os.path.join(REPO, 'pretrained', 'training_runs')
@@ -40,7 +40,7 @@ def test_resumed_pie_run_reproduces_its_logged_loss(tmp_path):
   assert step + 50 in logged
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO,
              TF_NUM_INTRAOP_THREADS='1', TF_NUM_INTEROP_THREADS='1')
-  done = subprocess.run(
+  done = forked.run(
       [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
        f'--model_dir={model_dir}', '--epsilon_sq=0.01',
        f'--train_steps={step + 50}', '--jit_compile'], env=env, cwd=REPO,

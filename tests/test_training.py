@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -20,6 +19,7 @@ import trainers
 from official import experiments
 from official import models
 from official.data import pipelines
+from tests import forked
 from tests.conftest import REPO
 from tests.conftest import tiny_config
 from tests.conftest import tiny_overrides
@@ -174,10 +174,10 @@ def _final_state(model_dir):
 def test_sigkill_then_resume_matches_uninterrupted_training(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
   straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
-  subprocess.run(_command(straight), env=env, cwd=REPO, check=True,
-                 capture_output=True)
-  process = subprocess.Popen(_command(killed), env=env, cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  forked.run(_command(straight), env=env, cwd=REPO, check=True,
+             capture_output=True)
+  process = forked.Popen(_command(killed), env=env, cwd=REPO,
+                         stdout=forked.PIPE, stderr=forked.STDOUT)
   state = os.path.join(killed, 'checkpoints', 'checkpoint')
   deadline = time.time() + 120
   while time.time() < deadline and not (
@@ -186,8 +186,8 @@ def test_sigkill_then_resume_matches_uninterrupted_training(tmp_path):
   process.send_signal(signal.SIGKILL)
   process.wait()
   assert not os.path.exists(os.path.join(killed, 'metrics.json'))
-  resumed = subprocess.run(_command(killed), env=env, cwd=REPO, check=True,
-                           capture_output=True, text=True)
+  resumed = forked.run(_command(killed), env=env, cwd=REPO, check=True,
+                       capture_output=True, text=True)
   assert 'resumed from' in resumed.stdout and 'at step 20' in resumed.stdout
   a, b = _final_state(straight), _final_state(killed)
   assert a.keys() == b.keys() and len(a) > 3 * 70  # 77 weights, 2 moments
@@ -215,8 +215,8 @@ def test_sigkill_then_resume_matches_uninterrupted_training(tmp_path):
 def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
   command = [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
              f'--model_dir={tmp_path}/run', '--train_steps=1'] + args
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  result = forked.run(command, cwd=REPO, capture_output=True, text=True,
+                      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
   assert result.returncode != 0
   assert message in result.stderr
   assert 'Traceback' not in result.stderr
@@ -237,13 +237,13 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO,
                TF_CONFIG=json.dumps({'cluster': cluster, 'task': {
                    'type': 'worker', 'index': index}}))
-    workers.append(subprocess.Popen(
+    workers.append(forked.Popen(
         [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
          f'--model_dir={model_dir}', '--strategy=multi_worker',
          '--train_steps=4', '--batch_size=16', '--checkpoint_every=2',
          '--model_override=conv_hidden=8', '--model_override=dense_hidden=16',
          '--model_override=steps=1'], env=env, cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        stdout=forked.PIPE, stderr=forked.STDOUT, text=True))
   outputs = [w.communicate(timeout=300)[0] for w in workers]
   assert [w.returncode for w in workers] == [0, 0], outputs
   done = [json.loads(next(line for line in out.splitlines()

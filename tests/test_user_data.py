@@ -1,7 +1,6 @@
 """Users' own images: folders, .npz files and TFDS datasets, at any size."""
 
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ from official import experiments
 from official.data import image_folder
 from official.data import load_mnist
 from official.data import pipelines
+from tests import forked
 from tests.conftest import REPO
 from tests.conftest import tiny_overrides
 
@@ -199,8 +199,8 @@ def test_the_generic_recipes_fit_their_model_to_the_data():
 
 def _run(module, *args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
-  return subprocess.run([sys.executable, '-m', module] + list(args), cwd=REPO,
-                        env=env, capture_output=True, text=True, timeout=600)
+  return forked.run([sys.executable, '-m', module] + list(args), cwd=REPO,
+                    env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_each_recipe_trains_evaluates_and_exports_on_a_users_images(
