@@ -4,18 +4,19 @@ already imported TensorFlow.
 A fresh Python spends about 5.5 s of CPU (2-core AMD EPYC, Zen 4) importing
 TensorFlow, Keras, TFP and this project before a program's first line; the
 suite starts dozens of programs. `run` and `Popen` take the arguments of
-their `subprocess` namesakes. A command `[sys.executable, '-m', MODULE, ...]` is forked from a
-server process (one per test worker) that has imported those packages and
-nothing else: no program module, no flag, no TensorFlow context or thread
-pool. The child then sets its folder, environment, standard streams and
-`sys.argv` and runs MODULE as `__main__`, as `python -m` does, and exits
-through the interpreter's normal shutdown. It is a process of its own:
-signals reach it by its pid and its exit status comes back as a real one's
-(a negative number for a signal).
+their `subprocess` namesakes. A command `[sys.executable, '-m', MODULE,
+...]` is forked from a server process (one per test worker) that has
+imported those packages, as installed, and nothing else: no program module,
+no flag, no TensorFlow context or thread pool. The child then sets its folder,
+environment, standard streams and `sys.argv` and runs MODULE as `__main__`,
+as `python -m` does, and exits through the interpreter's normal shutdown.
+It is a process of its own: signals reach it by its pid and its exit status
+comes back as a real one's (a negative number for a signal).
 
 Every other command (`python -c`, `saved_model_cli`) goes to `subprocess`,
-and so do the tests of what a start itself does: the README's commands as a
-new user runs them, TensorFlow's start-up lines, the installed wheel.
+and so do the tests of what a fresh start itself does: TensorFlow's start-up
+lines, the README's Python blocks (which also check where the package is
+imported from), the installed wheel.
 """
 
 import json
@@ -90,24 +91,31 @@ def _become(request, fds):
   os.chdir(request['cwd'])
   os.environ.clear()
   os.environ.update(request['env'])
-  sys.path[0] = os.getcwd()
+  # As `python -m` sets it: the folder, then PYTHONPATH, then the site's.
+  sys.path[:] = [os.getcwd()] + [
+      entry for entry in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+      if entry] + sys.path[1:]
   sys.argv = [request['module']] + request['args']
   runpy.run_module(request['module'], run_name='__main__', alter_sys=True)
   sys.exit(0)
 
 
 def _start_server():
+  """The server of this test worker: from a folder of its own and without
+  PYTHONPATH, so that it imports the installed package (`make` installs it,
+  editable) as a user's `python -m` does."""
   global _server
   if _server is None:
     folder = tempfile.mkdtemp(prefix='forked-')
     path = os.path.join(folder, 'socket')
     log = tempfile.TemporaryFile()  # TensorFlow's start-up lines
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     process = subprocess.Popen(
-        [sys.executable, '-c', 'import sys\nfrom tests import forked\n'
-         'forked._serve(sys.argv[1])', path], cwd=repo,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=repo),
-        stdin=PIPE, stdout=PIPE, stderr=log)
+        [sys.executable, '-c', 'import runpy, sys\n'
+         'runpy.run_path(sys.argv[1])["_serve"](sys.argv[2])',
+         os.path.abspath(__file__), path], cwd=folder,
+        env=dict(env, TF_CPP_MIN_LOG_LEVEL='3'), stdin=PIPE, stdout=PIPE,
+        stderr=log)
     if process.stdout.readline().strip() != b'ready':
       process.wait()
       log.seek(0)

@@ -3,7 +3,9 @@
 checkout, against the installed package (`make` installs it, editable).
 
 Blocks that train take smaller step counts; commands that train, evaluate or
-export run on a tiny PIE run. The other commands (the OT and CelebA
+export run on a tiny PIE run. The blocks run in one fresh Python; each
+`python -m` command is forked from one that has imported the installed
+package (tests/forked.py). The other commands (the OT and CelebA
 recipes, multi-worker, the benchmarks) are checked against the flags their
 program defines. Not run: `make` (CI runs `make test`; the demo is one of the
 training commands), `pip install .` (tests/test_install.py), and TF Serving's
@@ -23,6 +25,7 @@ import numpy as np
 import pytest
 
 import official
+from tests import forked
 from tests.conftest import REPO
 
 _README = os.path.join(REPO, 'README.md')
@@ -121,8 +124,8 @@ def _run(command, folder):
       args += _SMALL_MODEL
   if module == 'official.evaluate':
     args += _SMALL_EVAL
-  done = subprocess.run(args, cwd=folder, env=_environment(),
-                        capture_output=True, text=True, timeout=600)
+  done = forked.run(args, cwd=folder, env=_environment(),
+                    capture_output=True, text=True, timeout=600)
   ok = (0, 1) if '--helpfull' in args else (0,)  # absl's help exits 1
   assert done.returncode in ok, f'{command}\n{done.stderr[-2000:]}'
   return done.stdout
@@ -175,9 +178,9 @@ def test_pie_commands_run_as_written(tmp_path):
 
 def _defined_flags(module):
   """The long flag names that `python -m module --helpfull` lists."""
-  done = subprocess.run([sys.executable, '-m', module, '--helpfull'],
-                        env=_environment(), capture_output=True, text=True,
-                        timeout=300, cwd=os.path.dirname(REPO))
+  done = forked.run([sys.executable, '-m', module, '--helpfull'],
+                    env=_environment(), capture_output=True, text=True,
+                    timeout=300, cwd=os.path.dirname(REPO))
   assert done.returncode in (0, 1), done.stderr[-2000:]  # help exits 1
   return set(re.findall(r'--(?:\[no\])?(\w+)', done.stdout))
 
