@@ -22,9 +22,11 @@ demo: $(VENV)/.installed
 	  --batch_size=64 --train_steps=800 --jit_compile \
 	  --log_every=100 --image_every=200 --checkpoint_every=200
 
-# Two workers, each test file on one of them (module fixtures are built once).
+# Two workers, each test file on one of them (module fixtures are built once),
+# in the order of tests/conftest.py (longest files first), not xdist's own
+# (files with the most tests first).
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -19,10 +19,12 @@ lines, the README's Python blocks (which also check where the package is
 imported from), the installed wheel.
 """
 
+import atexit
 import json
 import os
 import runpy
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -122,6 +124,7 @@ def _start_server():
       raise RuntimeError('the fork server did not start:\n' +
                          log.read().decode()[-2000:])
     _server = (process, path)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
   return _server[1]
 
 
