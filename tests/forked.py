@@ -73,7 +73,6 @@ def _watch(connection, request, fds):
   if runner == 0:
     connection.close()
     _become(request, fds)
-    return
   for fd in fds:
     os.close(fd)
   connection.send(str(runner).encode())
@@ -123,7 +122,7 @@ def _start_server():
       log.seek(0)
       raise RuntimeError('the fork server did not start:\n' +
                          log.read().decode()[-2000:])
-    _server = (process, path)
+    _server = (process, path)  # the process: its stdin stays open
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
   return _server[1]
 
@@ -148,8 +147,8 @@ class Popen:
     self.args = [str(a) for a in args]
     self.returncode = None
     self.stdout = self.stderr = None
-    child_ends, to_close = [os.open(os.devnull, os.O_RDONLY)], []
-    to_close.append(child_ends[0])
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    child_ends, to_close = [stdin], [stdin]
     for name, where in (('stdout', stdout), ('stderr', stderr)):
       if where == PIPE:
         read_end, write_end = os.pipe()
