@@ -11,7 +11,9 @@ no flag, no TensorFlow context or thread pool. The child then sets its folder,
 environment, standard streams and `sys.argv` and runs MODULE as `__main__`,
 as `python -m` does, and exits through the interpreter's normal shutdown.
 It is a process of its own: signals reach it by its pid and its exit status
-comes back as a real one's (a negative number for a signal).
+comes back as a real one's (a negative number for a signal). The programs it
+starts in turn with `subprocess.run([sys.executable, '-m', 'official...'])`
+(the benchmarks, the GPU check) are forked from the same server.
 
 Every other command (`python -c`, `saved_model_cli`) goes to `subprocess`,
 and so do the tests of what a fresh start itself does: TensorFlow's start-up
@@ -83,7 +85,11 @@ def _watch(connection, request, fds):
 
 def _become(request, fds):
   """Turns this fork into `python -m MODULE ARGS` in the request's folder and
-  environment; exits as that program does."""
+  environment, whose own `python -m official...` children are forked too;
+  exits as that program does."""
+  global _server
+  _server = (None, request['server'])
+  subprocess.run = _run_forking
   for target, fd in enumerate(fds):
     os.dup2(fd, target)
   for fd in set(fds):
@@ -162,10 +168,11 @@ class Popen:
       else:
         raise ValueError(f'unsupported {name}={where!r}')
     request = {'module': self.args[2], 'args': self.args[3:],
+               'server': _start_server(),
                'cwd': os.path.abspath(cwd or os.getcwd()),
                'env': dict(os.environ if env is None else env)}
     self._connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    self._connection.connect(_start_server())
+    self._connection.connect(request['server'])
     socket.send_fds(self._connection, [json.dumps(request).encode()],
                     child_ends)
     for fd in to_close:
@@ -241,3 +248,13 @@ def run(args, check=False, capture_output=False, timeout=None, **kwargs):
   if check and process.returncode:
     raise subprocess.CalledProcessError(process.returncode, args, out, err)
   return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+_subprocess_run = subprocess.run
+
+
+def _run_forking(args, *positional, **kwargs):
+  """`subprocess.run` in a forked program: `run` for what forks."""
+  if _forks(list(args)):
+    return run(args, *positional, **kwargs)
+  return _subprocess_run(args, *positional, **kwargs)

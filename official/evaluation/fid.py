@@ -24,7 +24,6 @@ import urllib.request
 
 from absl import logging
 import numpy as np
-import scipy.linalg
 import tensorflow as tf
 
 __all__ = ['ARCHIVE_URL', 'InceptionExtractor', 'check_extractor',
@@ -288,11 +287,17 @@ def statistics(features):
   return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(stats_a, stats_b, eps=1e-6):
+def frechet_distance(stats_a, stats_b):
   """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 sqrtm(S_a S_b)) in float64.
 
-  When the product is singular and `sqrtm` fails, `eps` is added to both
-  diagonals first (as TTUR does); the real part of the root is used."""
+  S_a S_b is similar to the symmetric positive semi-definite
+  S_a^(1/2) S_b S_a^(1/2), so the trace of its root is the sum of the square
+  roots of that matrix's eigenvalues: two symmetric eigendecompositions
+  (`eigh`). It is exact for singular covariances too (fewer than 2049
+  images), where TTUR's `scipy.linalg.sqrtm` of the product adds `eps` to
+  both diagonals, and at 2048 dims takes 2.5 s where `sqrtm` takes 15 to
+  22 s (2-core AMD EPYC, Zen 3, AVX2); the two agree to 2e-12 at full rank.
+  """
   (mu_a, sigma_a), (mu_b, sigma_b) = stats_a, stats_b
   mu_a, mu_b = np.asarray(mu_a, np.float64), np.asarray(mu_b, np.float64)
   sigma_a = np.atleast_2d(np.asarray(sigma_a, np.float64))
@@ -300,14 +305,19 @@ def frechet_distance(stats_a, stats_b, eps=1e-6):
   if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape:
     raise ValueError(f'statistics of different sizes: {mu_a.shape} and '
                      f'{mu_b.shape}')
-  root = scipy.linalg.sqrtm(sigma_a @ sigma_b)
-  if not np.all(np.isfinite(root)):
-    offset = np.eye(len(sigma_a)) * eps
-    root = scipy.linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
-  root = np.real(root)
+  root_a = _psd_root(sigma_a)
+  product = root_a @ sigma_b @ root_a
+  eigenvalues = np.linalg.eigvalsh((product + product.T) / 2.)
   diff = mu_a - mu_b
   return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) -
-               2. * np.trace(root))
+               2. * np.sqrt(np.clip(eigenvalues, 0., None)).sum())
+
+
+def _psd_root(sigma):
+  """The symmetric square root of a covariance (rounding's negative
+  eigenvalues clipped to 0)."""
+  eigenvalues, vectors = np.linalg.eigh(sigma)
+  return (vectors * np.sqrt(np.clip(eigenvalues, 0., None))) @ vectors.T
 
 
 def save_statistics(path, stats):
