@@ -4,8 +4,9 @@ already imported TensorFlow.
 A fresh Python spends about 5.5 s of CPU (2-core AMD EPYC, Zen 4) importing
 TensorFlow, Keras, TFP and this project before a program's first line; the
 suite starts dozens of programs. `run` and `Popen` take the arguments of
-their `subprocess` namesakes. A command `[sys.executable, '-m', MODULE,
-...]` is forked from a server process (one per test worker) that has
+their `subprocess` namesakes. A command `[sys.executable, '-m',
+'official...', ...]`, or TensorFlow's `saved_model_cli` (as the module that
+console script runs), is forked from a server process (one per test worker) that has
 imported those packages, as installed, and nothing else: no program module,
 no flag, no TensorFlow context or thread pool. The child then sets its folder,
 environment, standard streams and `sys.argv` and runs MODULE as `__main__`,
@@ -15,7 +16,7 @@ comes back as a real one's (a negative number for a signal). The programs it
 starts in turn with `subprocess.run([sys.executable, '-m', 'official...'])`
 (the benchmarks, the GPU check) are forked from the same server.
 
-Every other command (`python -c`, `saved_model_cli`) goes to `subprocess`,
+Every other command (`python -c`, `pip`) goes to `subprocess`,
 and so do the tests of what a fresh start itself does: TensorFlow's start-up
 lines, the README's Python blocks (which also check where the package is
 imported from), the installed wheel.
@@ -133,9 +134,21 @@ def _start_server():
   return _server[1]
 
 
-def _forks(args):
-  return (len(args) > 2 and args[0] == sys.executable and args[1] == '-m'
-          and args[2].startswith('official'))
+# The console script and the module whose `main` it runs.
+_SAVED_MODEL_CLI = (os.path.join(os.path.dirname(sys.executable),
+                                 'saved_model_cli'),
+                    'tensorflow.python.tools.saved_model_cli')
+
+
+def _module_and_args(args):
+  """(MODULE, ARGS) of a command that forks, else None."""
+  args = [str(a) for a in args]
+  if (len(args) > 2 and args[0] == sys.executable and args[1] == '-m'
+      and args[2].startswith('official')):
+    return args[2], args[3:]
+  if args[:1] == [_SAVED_MODEL_CLI[0]]:
+    return _SAVED_MODEL_CLI[1], args[1:]
+  return None
 
 
 class Popen:
@@ -144,7 +157,7 @@ class Popen:
   `terminate`, `kill` and `returncode` as there."""
 
   def __new__(cls, args, **kwargs):
-    if not _forks(list(args)):
+    if _module_and_args(args) is None:
       return subprocess.Popen(args, **kwargs)
     return super().__new__(cls)
 
@@ -167,7 +180,8 @@ class Popen:
         child_ends.append(len(child_ends))  # this process's own stream
       else:
         raise ValueError(f'unsupported {name}={where!r}')
-    request = {'module': self.args[2], 'args': self.args[3:],
+    module, module_args = _module_and_args(self.args)
+    request = {'module': module, 'args': module_args,
                'server': _start_server(),
                'cwd': os.path.abspath(cwd or os.getcwd()),
                'env': dict(os.environ if env is None else env)}
@@ -255,6 +269,6 @@ _subprocess_run = subprocess.run
 
 def _run_forking(args, *positional, **kwargs):
   """`subprocess.run` in a forked program: `run` for what forks."""
-  if _forks(list(args)):
+  if _module_and_args(args) is not None:
     return run(args, *positional, **kwargs)
   return _subprocess_run(args, *positional, **kwargs)

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from official import export
 from official.run_dir import RunDirError
+from tests import forked
 from tests.conftest import train_tiny_run
 
 SIGNATURES = ['decode', 'decode_full', 'encode', 'encode_full', 'sample',
@@ -30,7 +31,7 @@ def exported(request, tmp_path_factory):
 def test_layout_and_signatures_listed_by_saved_model_cli(exported):
   name, model, path, _ = exported
   assert path.endswith(os.path.join('export', name, '1'))
-  shown = subprocess.run(
+  shown = forked.run(
       [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
        'show', '--dir', path, '--all'], capture_output=True, text=True,
       check=True).stdout
@@ -46,7 +47,7 @@ def test_saved_model_cli_run_on_npy(exported):
   codes = np.random.default_rng(0).standard_normal(
       (3, model.code_size)).astype(np.float32) * 0.5
   np.save(run_dir / 'codes.npy', codes)
-  subprocess.run(
+  forked.run(
       [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
        'run', '--dir', path, '--tag_set', 'serve', '--signature_def',
        'decode_full', '--inputs', f'codes={run_dir / "codes.npy"}',
