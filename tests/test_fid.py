@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import scipy.linalg
 import tensorflow as tf
 
 from official.evaluation import fid
@@ -81,6 +82,14 @@ def test_frechet_distance_known_values_and_singular_covariances(tmp_path):
   expected = 3. + sum((np.sqrt(p) - np.sqrt(q)) ** 2
                       for p, q in zip([1, 4, 9], [4, 1, 1]))
   assert abs(fid.frechet_distance(a, b) - expected) < 1e-10
+  # Full rank: scipy's root of the product, as TTUR computes it.
+  c = fid.statistics(rng.standard_normal((200, 64)) @ rng.uniform(
+      size=(64, 64)))
+  d = fid.statistics(rng.standard_normal((200, 64)) ** 2)
+  root = np.real(scipy.linalg.sqrtm(c[1] @ d[1]))
+  ttur = (np.sum((c[0] - d[0]) ** 2) + np.trace(c[1]) + np.trace(d[1]) -
+          2. * np.trace(root))
+  np.testing.assert_allclose(fid.frechet_distance(c, d), ttur, rtol=1e-9)
   few = fid.statistics(rng.standard_normal((5, 50)))  # rank 4 of 50
   other = fid.statistics(rng.standard_normal((6, 50)))
   assert np.isfinite(fid.frechet_distance(few, other))

@@ -24,8 +24,8 @@ def _command(model_dir):
   # No periodic checkpoint but ckpt-0: what the signal saves is all there is.
   # Long enough that the run is still going when the test's signal comes.
   return [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
-          f'--model_dir={model_dir}', '--train_steps=300', '--batch_size=16',
-          '--checkpoint_every=300', '--log_every=1', '--image_every=1000',
+          f'--model_dir={model_dir}', '--train_steps=150', '--batch_size=16',
+          '--checkpoint_every=150', '--log_every=1', '--image_every=1000',
           '--deterministic', '--model_override=conv_hidden=8',
           '--model_override=dense_hidden=16', '--model_override=steps=1']
 
@@ -65,7 +65,7 @@ def test_signal_saves_the_step_and_the_run_resumes_exactly(
       r'command resumes from there', last)
   assert found, out
   step = int(found.group(1))
-  assert 12 <= step < 300
+  assert 12 <= step < 150
   assert found.group(2).endswith(f'ckpt-{step}')
   assert 'Traceback' not in err and 'KeyboardInterrupt' not in err
   assert not os.path.exists(os.path.join(model_dir, 'metrics.json'))
