@@ -22,16 +22,14 @@ needs_fid_data = pytest.mark.skipif(
     reason=f'no FID reference data in {FID_DATA}')
 
 
-# The files that take longest (about 45 s to 4 minutes each on a 2-core
-# CPU), longest first. `make test` hands whole files to its workers in
+# The files that take longest (about 1 to 3 minutes each on a 2-core CPU),
+# longest first. `make test` hands whole files to its two workers in
 # collection order; starting with these lets the short files fill in at the
-# end, so that the workers finish at about the same time.
-_LONGEST_FILES = ('test_training.py', 'test_readme.py', 'test_preemption.py',
-                  'test_gpu_check.py', 'test_shipped_runs.py',
-                  'test_export.py', 'test_evaluation.py', 'test_init_from.py',
-                  'test_user_data.py', 'test_mixed_precision.py',
-                  'test_models.py', 'test_fid.py', 'test_benchmarks.py',
-                  'test_checkpoints.py', 'test_allocator.py')
+# end, so that both workers finish at about the same time.
+_LONGEST_FILES = ('test_training.py', 'test_gpu_check.py', 'test_readme.py',
+                  'test_preemption.py', 'test_evaluation.py',
+                  'test_user_data.py', 'test_shipped_runs.py',
+                  'test_export.py', 'test_fid.py')
 
 
 def pytest_collection_modifyitems(items):
