@@ -6,11 +6,12 @@ TensorFlow, Keras, TFP and this project before a program's first line; the
 suite starts dozens of programs. `run` and `Popen` take the arguments of
 their `subprocess` namesakes. A command `[sys.executable, '-m',
 'official...', ...]`, or TensorFlow's `saved_model_cli` (as the module that
-console script runs), is forked from a server process (one per test worker) that has
-imported those packages, as installed, and nothing else: no program module,
-no flag, no TensorFlow context or thread pool. The child then sets its folder,
-environment, standard streams and `sys.argv` and runs MODULE as `__main__`,
-as `python -m` does, and exits through the interpreter's normal shutdown.
+console script runs), is forked from a server process (one per test worker)
+that has imported those packages, as installed, and nothing else: no program
+module, no flag, no TensorFlow context or thread pool. The child then sets its
+folder, environment, standard streams and `sys.argv` and runs MODULE as
+`__main__`, as `python -m` does, and exits through the interpreter's normal
+shutdown.
 It is a process of its own: signals reach it by its pid and its exit status
 comes back as a real one's (a negative number for a signal). The programs it
 starts in turn with `subprocess.run([sys.executable, '-m', 'official...'])`
