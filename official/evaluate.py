@@ -158,7 +158,7 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              'num_test_images': len(images),
              'sharpness_samples': metrics.sharpness(samples)[0],
              'sharpness_test_images': metrics.sharpness(images)[0],
-             **metrics.round_trip_errors(model, images)}
+             **metrics.round_trip(model, images)[0]}
   if hasattr(model, 'bits_per_dim'):
     results['test_bits_per_dim'] = float(np.mean(_batched(
         lambda n, i: model.bits_per_dim(tf.constant(

@@ -76,8 +76,11 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
   for figure in expected:
     assert os.path.getsize(os.path.join(model_dir, 'eval', figure)) > 100
   x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype(np.float32)
-  direct = metrics.round_trip_errors(model, x, batch_size=5)  # two batches
+  direct, reconstructions = metrics.round_trip(model, x, batch_size=5)
+  assert reconstructions.shape == x.shape  # from two batches
   assert direct['inversion_l1_mean'] <= direct['inversion_l1_max'] < 1e-4
+  np.testing.assert_allclose(reconstructions, model.decode(model.encode(x)),
+                             atol=1e-6)
   np.testing.assert_allclose(
       direct['reconstruction_l1_from_prior_dims'],
       np.abs(model.decode(model.encode(x)).numpy() - x).mean(), rtol=1e-5,

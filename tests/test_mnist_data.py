@@ -34,7 +34,20 @@ def test_missing_file_is_named(copy_dir):
     mnist.load_mnist('test', data_dir=str(copy_dir))
 
 
+def test_a_split_is_read_once_and_again_when_its_file_changes(copy_dir):
+  first = mnist.load_mnist('test', data_dir=str(copy_dir))
+  again = mnist.load_mnist('test', data_dir=str(copy_dir))
+  assert all(a is b for a, b in zip(first, again))
+  assert not first[0].flags.writeable  # shared, so read-only
+  path = copy_dir / 't10k-labels-idx1-ubyte.gz'
+  os.utime(path, ns=(0, 0))
+  reread = mnist.load_mnist('test', data_dir=str(copy_dir))
+  assert reread[1] is not first[1]
+  np.testing.assert_array_equal(reread[1], first[1])
+
+
 def test_corrupt_file_fails_its_checksum(copy_dir):
+  mnist.load_mnist('test', data_dir=str(copy_dir))  # read before the damage
   path = copy_dir / 't10k-images-idx3-ubyte.gz'
   data = bytearray(path.read_bytes())
   data[1000] ^= 0xFF

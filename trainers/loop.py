@@ -255,13 +255,15 @@ class Trainer:
       if not final:
         tf.summary.scalar('eval/sharpness_samples',
                           eval_metrics.sharpness(samples)[0])
-        for key, value in self.task.evaluate(self.model,
-                                             *self._held_out()).items():
+        quick_check, _ = self.task.evaluate(self.model, *self._held_out())
+        for key, value in quick_check.items():
           if isinstance(value, (int, float)):
             tf.summary.scalar(f'eval/{key}', value)
 
   def _finish(self, losses, seconds, step_seconds):
     images, labels = self._held_out()
+    quick_check, reconstructions = self.task.evaluate(self.model, images,
+                                                      labels)
     # Equal on every worker of a run whose replicas stayed in sync.
     fingerprint = sum(float(np.sum(np.square(np.asarray(w.value, np.float64))))
                       for w in self.model.weights)
@@ -280,11 +282,11 @@ class Trainer:
                # computes the reported metrics, under top-level names.
                'final_evaluation': {
                    'split': 'test', 'num_test_images': len(images),
-                   **self.task.evaluate(self.model, images, labels)}}
+                   **quick_check}}
     if self.is_chief:
       x = images[:50]
-      reconstructions = self.model.decode(self.model.encode(x))
-      pairs = np.stack([x, reconstructions], 1).reshape((-1,) + x.shape[1:])
+      pairs = np.stack([x, reconstructions[:50]], 1).reshape(
+          (-1,) + x.shape[1:])
       save_image_grid(pairs, os.path.join(self.model_dir,
                                           'reconstructions.png'))
       with open(os.path.join(self.model_dir, 'metrics.json'), 'w') as f:

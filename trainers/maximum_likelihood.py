@@ -23,9 +23,9 @@ class MaximumLikelihoodTask(Task):
     return {'loss': bpd, 'bits_per_dim': bpd}, {'grad_norm': norm}
 
   def evaluate(self, model, images, labels):
-    metrics = super().evaluate(model, images, labels)
+    metrics, reconstructions = super().evaluate(model, images, labels)
     pixels = tf.constant(np.round(images * 255.), model.compute_dtype)
     bpd = model.bits_per_dim(pixels, tf.random.stateless_uniform(
         tf.shape(pixels), [7, 7]))
     metrics['test_bits_per_dim'] = float(np.mean(bpd))
-    return metrics
+    return metrics, reconstructions

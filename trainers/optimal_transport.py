@@ -127,6 +127,7 @@ class OptimalTransportTask(Task):
                       usage['used_dims_shared'])
 
   def evaluate(self, model, images, labels):
-    return {**super().evaluate(model, images, labels),
-            **metrics.latent_usage(model.class_stds.numpy(),
-                                   self.task_config.used_dim_threshold)}
+    results, reconstructions = super().evaluate(model, images, labels)
+    results.update(metrics.latent_usage(model.class_stds.numpy(),
+                                        self.task_config.used_dim_threshold))
+    return results, reconstructions

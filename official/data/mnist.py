@@ -1,5 +1,6 @@
 """The bundled offline copy of MNIST: the four IDX files, checksum-verified."""
 
+import functools
 import gzip
 import hashlib
 import os
@@ -69,7 +70,23 @@ def load_mnist(split='train', data_dir=None):
     raise ValueError(f'unknown MNIST split {split!r}; use one of '
                      f'{sorted(_FILES)}')
   data_dir = data_dir or BUNDLED_DIR
-  image_file, label_file = (os.path.join(data_dir, f) for f in _FILES[split])
+  files = tuple(os.path.join(data_dir, f) for f in _FILES[split])
+  return _load_split(*files, _identity(files))
+
+
+def _identity(files):
+  """What tells a file changed: its size and modification time (None for a
+  missing file, which `_read_verified` reports)."""
+  return tuple((s.st_size, s.st_mtime_ns) if s else None for s in (
+      os.stat(f) if os.path.isfile(f) else None for f in files))
+
+
+# A run reads a split more than once (training batches, the OT
+# initialization, the quick check); the arrays are read-only, so one copy is
+# shared. A file that changes on disk is read and verified again.
+@functools.lru_cache(maxsize=4)
+def _load_split(image_file, label_file, identity):
+  del identity  # part of the cache key only
   images = _parse_idx(_read_verified(image_file), 3, image_file)
   labels = _parse_idx(_read_verified(label_file), 1, label_file)
   if len(images) != len(labels):

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['code_usage', 'latent_usage', 'round_trip_errors', 'sharpness']
+__all__ = ['code_usage', 'latent_usage', 'round_trip', 'sharpness']
 
 _LAPLACE = np.array([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 _LUMA = (0.299, 0.587, 0.114)
@@ -30,24 +30,32 @@ def sharpness(images, batch_size=1000):
   return float(values.mean()), values
 
 
-def round_trip_errors(model, images, batch_size=500):
-  """Errors of the two round trips, from one encoding `u = encode_full(x)`
-  of each batch of `images`: the mean and max absolute error of
-  `decode_full(u)` (the full round trip, no clamping), and the mean absolute
-  error of `decode(restrict(u)) = decode(encode(x))`, the reconstruction
-  from the prior dimensions only (RevNet: others clamped; PIE: from z)."""
+def round_trip(model, images, batch_size=500):
+  """The two round trips, from one encoding `u = encode_full(x)` of each
+  batch of `images`.
+
+  Returns:
+    `(errors, reconstructions)`. `errors` holds the mean and max absolute
+    error of `decode_full(u)` (the full round trip, no clamping) and the mean
+    absolute error of `decode(restrict(u)) = decode(encode(x))`, the
+    reconstruction from the prior dimensions only (RevNet: others clamped;
+    PIE: from z). `reconstructions` are those `decode(restrict(u))`, a numpy
+    array shaped like `images`.
+  """
   inverted, reconstructed, count, worst = 0., 0., 0, 0.
+  reconstructions = []
   for start in range(0, len(images), batch_size):
     x = tf.constant(images[start:start + batch_size], model.compute_dtype)
     u = model.encode_full(x)
     error = np.abs(model.decode_full(u).numpy() - x)
     inverted, count = inverted + error.sum(), count + error.size
     worst = max(worst, float(error.max()))
-    reconstructed += np.abs(
-        model.decode(model.restrict(u)).numpy() - x).sum()
-  return {'inversion_l1_mean': float(inverted / count),
-          'inversion_l1_max': worst,
-          'reconstruction_l1_from_prior_dims': float(reconstructed / count)}
+    reconstructions.append(model.decode(model.restrict(u)).numpy())
+    reconstructed += np.abs(reconstructions[-1] - x).sum()
+  errors = {'inversion_l1_mean': float(inverted / count),
+            'inversion_l1_max': worst,
+            'reconstruction_l1_from_prior_dims': float(reconstructed / count)}
+  return errors, np.concatenate(reconstructions)
 
 
 def latent_usage(stds, threshold):
