@@ -24,8 +24,8 @@ def _command(model_dir):
   # No periodic checkpoint but ckpt-0: what the signal saves is all there is.
   # Long enough that the run is still going when the test's signal comes.
   return [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
-          f'--model_dir={model_dir}', '--train_steps=150', '--batch_size=16',
-          '--checkpoint_every=150', '--log_every=1', '--image_every=1000',
+          f'--model_dir={model_dir}', '--train_steps=60', '--batch_size=16',
+          '--checkpoint_every=60', '--log_every=1', '--image_every=1000',
           '--deterministic', '--model_override=conv_hidden=8',
           '--model_override=dense_hidden=16', '--model_override=steps=1']
 
@@ -65,7 +65,7 @@ def test_signal_saves_the_step_and_the_run_resumes_exactly(
       r'command resumes from there', last)
   assert found, out
   step = int(found.group(1))
-  assert 12 <= step < 150
+  assert 12 <= step < 60
   assert found.group(2).endswith(f'ckpt-{step}')
   assert 'Traceback' not in err and 'KeyboardInterrupt' not in err
   assert not os.path.exists(os.path.join(model_dir, 'metrics.json'))
@@ -89,7 +89,7 @@ def _free_port():
 def _workers(model_dir, cluster):
   """The two workers of a run of `_command` under MultiWorkerMirrored."""
   command = [a for a in _command(model_dir) if a != '--deterministic'] + [
-      '--strategy=multi_worker', '--train_steps=100']
+      '--strategy=multi_worker', '--train_steps=40']
   return [forked.Popen(
       command, env=dict(_ENV, TF_CONFIG=json.dumps({
           'cluster': cluster, 'task': {'type': 'worker', 'index': index}})),
@@ -116,5 +116,5 @@ def test_sigterm_to_one_worker_stops_both_at_one_saved_step(tmp_path):
   done = [json.loads(re.search(r'^done \(\S+\): (.*)$', out, re.M).group(1))
           for out, _ in resumed]
   assert all(f'at step {steps[0]}' in out for out, _ in resumed)
-  assert done[0]['step'] == 100
+  assert done[0]['step'] == 40
   assert done[0]['weights_fingerprint'] == done[1]['weights_fingerprint']

@@ -4,6 +4,7 @@ read its checkpoints, and a lock left by a killed run does not block."""
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -41,7 +42,8 @@ def _start(model_dir, steps, until):
 
 def test_a_second_run_is_refused_and_the_live_one_goes_on(tmp_path):
   model_dir = tmp_path / 'run'
-  live = _start(model_dir, 150, 'step 6/')
+  # More steps than the test lasts; SIGTERM ends the run once it is checked.
+  live = _start(model_dir, 100_000, 'step 6/')
   holder = json.loads((model_dir / 'run.lock').read_text())
   assert holder['pid'] == live.pid and holder['host'] == socket.gethostname()
   second = forked.run(_command(model_dir, 150), env=_ENV, cwd=REPO,
@@ -56,9 +58,11 @@ def test_a_second_run_is_refused_and_the_live_one_goes_on(tmp_path):
        f'--model_dir={model_dir}', f'--export_dir={tmp_path / "x"}'],
       env=_ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert export.returncode == 0, export.stderr
+  assert live.poll() is None, live.communicate()[1]
+  live.send_signal(signal.SIGTERM)
   out, err = live.communicate(timeout=300)
-  assert live.returncode == 0, err
-  assert json.loads((model_dir / 'metrics.json').read_text())['step'] == 150
+  assert live.returncode == 128 + signal.SIGTERM, err
+  assert int(re.search(r'stopped by SIGTERM at step (\d+)', out).group(1)) > 6
   assert not (model_dir / 'run.lock').exists()
 
 
