@@ -145,28 +145,32 @@ def serving_module(model):
   module.weights = _exported_variables(model)
   method = _method_class()
 
+  # The endpoints branch on Python values only (tensor conditions are
+  # `tf.cond`s); autograph would rewrite the model's, TFP's and Keras' code
+  # at every trace for nothing.
+  function = functools.partial(tf.function, autograph=False)
   # The flow is traced once each way (and PIE's log-likelihood once); every
   # endpoint calls these, so the SavedModel holds one copy of each graph.
-  to_codes = tf.function(model.encode_full, input_signature=[image_spec])
-  to_images = tf.function(model.decode_full, input_signature=[full_code_spec])
+  to_codes = function(model.encode_full, input_signature=[image_spec])
+  to_images = function(model.decode_full, input_signature=[full_code_spec])
 
   def any_shape(spec):  # images and codes: checked by `_shape_checked`
     if spec.shape.rank < 2:
       return spec
     return tf.TensorSpec(None, spec.dtype, name=spec.name)
 
-  def add(name, function, specs, optional=()):
-    """`function` as the method `name` (inputs of any shape, `optional`
+  def add(name, endpoint, specs, optional=()):
+    """`endpoint` as the method `name` (inputs of any shape, `optional`
     inputs optional) and as the signature `name` (the documented shapes)."""
     method_specs = [[any_shape(s) for s in specs]]
     if optional:
       method_specs.append(method_specs[0] + list(optional))
-    setattr(module, name, method(tf.function(function), method_specs,
+    setattr(module, name, method(function(endpoint), method_specs,
                                  module.weights))
-    signatures[name] = tf.function(function, input_signature=specs)
+    signatures[name] = function(endpoint, input_signature=specs)
     if optional:
-      signatures[f'{name}_with_temperature'] = tf.function(
-          function, input_signature=specs + list(optional))
+      signatures[f'{name}_with_temperature'] = function(
+          endpoint, input_signature=specs + list(optional))
 
   signatures = {}
   add('encode', lambda images: {'codes': tf.ensure_shape(
@@ -203,7 +207,7 @@ def serving_module(model):
         model.class_means), 'stds': tf.convert_to_tensor(model.class_stds)},
         [])
   if hasattr(model, 'log_prob'):
-    to_log_prob = tf.function(model.log_prob, input_signature=[image_spec])
+    to_log_prob = function(model.log_prob, input_signature=[image_spec])
     add('log_prob', lambda images: {'log_prob': to_log_prob(
         _shape_checked(images, image_spec))}, [image_spec])
   return module, signatures
