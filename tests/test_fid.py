@@ -102,27 +102,32 @@ def test_frechet_distance_known_values_and_singular_covariances(tmp_path):
     fid.frechet_distance(stats, few)
 
 
-def _graph_def_file(path, scale_last_unit=1.):
-  """Writes a graph def with TTUR's tensor names (`ExpandDims`, `pool_3`),
-  built from the weights npz, optionally with altered last-unit weights."""
+def _weights(scale_last_unit=1.):
+  """The weights npz's arrays, optionally with altered last-unit weights."""
+  with np.load(os.path.join(FID_DATA,
+                            'inception_2015_12_05_fid_weights.npz')) as data:
+    arrays = {k: data[k] for k in data.files}
+  arrays['net.layers.mixed_10.tower_2_conv.weight'] *= scale_last_unit
+  return arrays
+
+
+def _graph_def_file(path, features_of_scaled):
+  """Writes a graph def with TTUR's tensor names (`ExpandDims`, `pool_3`)
+  around `features_of_scaled`, called while the graph is built."""
   graph = tf.Graph()
-  with graph.as_default(), np.load(os.path.join(
-      FID_DATA, 'inception_2015_12_05_fid_weights.npz')) as weights:
-    arrays = {k: weights[k] for k in weights.files}
-    arrays['net.layers.mixed_10.tower_2_conv.weight'] *= scale_last_unit
-    in_graph = fid.InceptionExtractor(arrays)
+  with graph.as_default():
     images = tf.compat.v1.placeholder(tf.float32, [None, 299, 299, 3],
                                       name='ExpandDims')
-    tf.reshape(in_graph.features_of_scaled(images), [-1, 1, 1, 2048],
-               name='pool_3')
+    tf.reshape(features_of_scaled(images), [-1, 1, 1, 2048], name='pool_3')
   path.write_bytes(graph.as_graph_def().SerializeToString())
   return path
 
 
 @pytest.fixture(scope='module')
 def graph_def(tmp_path_factory):
-  return _graph_def_file(tmp_path_factory.mktemp('graph') /
-                         'classify_image_graph_def.pb')
+  return _graph_def_file(
+      tmp_path_factory.mktemp('graph') / 'classify_image_graph_def.pb',
+      lambda x: fid.InceptionExtractor(_weights()).features_of_scaled(x))
 
 
 def test_graph_def_loading_path(graph_def, reference):
@@ -143,13 +148,18 @@ def _archive(tmp_path, graph_def_path):
 
 def test_probe_features_identify_the_network(extractor, graph_def, tmp_path):
   assert fid.check_extractor(extractor) <= 1e-4
+  altered = fid.InceptionExtractor(_weights(scale_last_unit=1.01))
+  with pytest.raises(ValueError, match='not the FID network: its features '
+                     'of the probe images differ by'):
+    fid.check_extractor(altered)
   cache = tmp_path / 'cache'
   path = fid.download_graph_def(str(cache), _archive(tmp_path, graph_def))
   assert path == str(cache / 'classify_image_graph_def.pb')
   assert os.listdir(cache) == ['classify_image_graph_def.pb']
-  altered = _graph_def_file(tmp_path / 'altered.pb', scale_last_unit=1.01)
-  with pytest.raises(ValueError, match='not the FID network: its features '
-                     'of the probe images differ by'):
-    fid.download_graph_def(str(tmp_path / 'other'),
-                           _archive(tmp_path, altered))
+  # A graph with the right tensor names that computes something else.
+  other = _graph_def_file(
+      tmp_path / 'other.pb',
+      lambda x: tf.tile(tf.reduce_mean(x, [1, 2]), [1, 683])[:, :2048])
+  with pytest.raises(ValueError, match='not the FID network'):
+    fid.download_graph_def(str(tmp_path / 'other'), _archive(tmp_path, other))
   assert os.listdir(tmp_path / 'other') == []
