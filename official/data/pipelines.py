@@ -262,14 +262,21 @@ def _tfds_load(data, split, **kwargs):
                     f'{hint}') from e
 
 
+def _map(dataset, fn, **kwargs):
+  """`dataset.map(fn, **kwargs)` with `fn` traced as written: the map
+  functions here branch on Python values only, so autograph's conversion of
+  them (about 0.1 s of CPU per dataset made) is skipped."""
+  return dataset.map(tf.autograph.experimental.do_not_convert(fn), **kwargs)
+
+
 def _tfds_arrays(data, split):
   builder = _tfds_builder(data)
   image, _, classes = _tfds_features(builder)
   if split == 'test':
     split = _tfds_test_split(builder)
-  batches = _tfds_load(data, split).map(
-      lambda ex: (ex[image], ex['label'] if classes else tf.constant(-1, tf.int64))
-  ).batch(10_000)
+  batches = _map(_tfds_load(data, split),
+                 lambda ex: (ex[image], ex['label'] if classes else
+                             tf.constant(-1, tf.int64))).batch(10_000)
   images, labels = [], []
   for x, y in batches.as_numpy_iterator():
     images.append(x)
@@ -436,7 +443,7 @@ def _batch_indices(step_indices, global_batch, start_step, input_context):
     start = (first_replica + t % per_pipeline) * local
     return step_indices(step)[start:start + local]
 
-  return tf.data.Dataset.range(2**62).map(indices), local
+  return _map(tf.data.Dataset.range(2**62), indices), local
 
 
 def _no_labels(count):
@@ -448,10 +455,9 @@ def _array_dataset(images, labels, order, target, global_batch, start_step,
   batches, _ = _batch_indices(order, global_batch, start_step, input_context)
   images = tf.constant(images)
   labels = tf.constant(labels)
-  return batches.map(
-      lambda i: (fit_images(tf.gather(images, i), *target),
-                 tf.gather(labels, i)),
-      num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+  return _map(batches, lambda i: (fit_images(tf.gather(images, i), *target),
+                                  tf.gather(labels, i)),
+              num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def _file_dataset(load, paths, labels, order, global_batch, start_step,
@@ -460,10 +466,10 @@ def _file_dataset(load, paths, labels, order, global_batch, start_step,
   batches, local = _batch_indices(order, global_batch, start_step,
                                   input_context)
   paths, labels = tf.constant(paths), tf.constant(labels)
-  return batches.unbatch().map(
-      lambda i: (load(tf.gather(paths, i)), tf.gather(labels, i)),
-      num_parallel_calls=tf.data.AUTOTUNE).batch(
-          local, drop_remainder=True).prefetch(2)
+  examples = _map(batches.unbatch(),
+                  lambda i: (load(tf.gather(paths, i)), tf.gather(labels, i)),
+                  num_parallel_calls=tf.data.AUTOTUNE)
+  return examples.batch(local, drop_remainder=True).prefetch(2)
 
 
 def _release_loader(release, target):
@@ -496,11 +502,11 @@ def _stream_dataset(data, split, target, seed, global_batch, start_step,
   pipelines, pipeline_id = _pipeline(input_context)
   prepare = (celeba_preprocess if data.dataset == 'celeb_a' else
              lambda x, size, channels: fit_images(x, size, channels))
-  stream = _tfds_load(data, split).map(
-      lambda ex: (prepare(ex[image], *target),
-                  tf.cast(ex['label'], tf.int32) if classes else
-                  tf.constant(-1, tf.int32)),
-      num_parallel_calls=tf.data.AUTOTUNE)
+  stream = _map(_tfds_load(data, split),
+                lambda ex: (prepare(ex[image], *target),
+                            tf.cast(ex['label'], tf.int32) if classes else
+                            tf.constant(-1, tf.int32)),
+                num_parallel_calls=tf.data.AUTOTUNE)
   # Step s uses batches [s * pipelines, (s + 1) * pipelines): one per pipeline.
   stream = stream.shuffle(10_000, seed=seed).repeat().batch(
       global_batch // pipelines, drop_remainder=True)
