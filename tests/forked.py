@@ -135,10 +135,11 @@ def _start_server():
   return _server[1]
 
 
-# The console script and the module whose `main` it runs.
-_SAVED_MODEL_CLI = (os.path.join(os.path.dirname(sys.executable),
-                                 'saved_model_cli'),
-                    'tensorflow.python.tools.saved_model_cli')
+# TensorFlow's console script beside this Python, and the module whose
+# `main` it runs.
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable),
+                               'saved_model_cli')
+_SAVED_MODEL_CLI_MODULE = 'tensorflow.python.tools.saved_model_cli'
 
 
 def _module_and_args(args):
@@ -147,8 +148,8 @@ def _module_and_args(args):
   if (len(args) > 2 and args[0] == sys.executable and args[1] == '-m'
       and args[2].startswith('official')):
     return args[2], args[3:]
-  if args[:1] == [_SAVED_MODEL_CLI[0]]:
-    return _SAVED_MODEL_CLI[1], args[1:]
+  if args[:1] == [SAVED_MODEL_CLI]:
+    return _SAVED_MODEL_CLI_MODULE, args[1:]
   return None
 
 

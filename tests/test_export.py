@@ -32,9 +32,8 @@ def test_layout_and_signatures_listed_by_saved_model_cli(exported):
   name, model, path, _ = exported
   assert path.endswith(os.path.join('export', name, '1'))
   shown = forked.run(
-      [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
-       'show', '--dir', path, '--all'], capture_output=True, text=True,
-      check=True).stdout
+      [forked.SAVED_MODEL_CLI, 'show', '--dir', path, '--all'],
+      capture_output=True, text=True, check=True).stdout
   expected = SIGNATURES + (['log_prob'] if name == 'pie_mnist' else
                             OT_SIGNATURES)
   for signature in expected:
@@ -48,9 +47,9 @@ def test_saved_model_cli_run_on_npy(exported):
       (3, model.code_size)).astype(np.float32) * 0.5
   np.save(run_dir / 'codes.npy', codes)
   forked.run(
-      [os.path.join(os.path.dirname(sys.executable), 'saved_model_cli'),
-       'run', '--dir', path, '--tag_set', 'serve', '--signature_def',
-       'decode_full', '--inputs', f'codes={run_dir / "codes.npy"}',
+      [forked.SAVED_MODEL_CLI, 'run', '--dir', path, '--tag_set', 'serve',
+       '--signature_def', 'decode_full', '--inputs',
+       f'codes={run_dir / "codes.npy"}',
        '--outdir', str(run_dir / 'cli_out'), '--overwrite'],
       capture_output=True, check=True,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))

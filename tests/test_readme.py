@@ -115,7 +115,7 @@ def _run(command, folder):
   if args[0] == 'python':
     args[0] = sys.executable
   elif args[0] == 'saved_model_cli':
-    args[0] = os.path.join(os.path.dirname(sys.executable), args[0])
+    args[0] = forked.SAVED_MODEL_CLI
   module = args[2] if args[1:2] == ['-m'] else None
   if module == 'official.train' and '--helpfull' not in args:
     args += _SMALL_RUN
