@@ -14,11 +14,20 @@ from tests.conftest import needs_fid_data
 pytestmark = needs_fid_data
 
 
+_WEIGHTS = os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz')
+_LAST_UNIT = 'net.layers.mixed_10.tower_2_conv.weight'
+
+
 @pytest.fixture(scope='module')
 def extractor():
-  return fid.InceptionExtractor.from_weights(
-      os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz'),
-      batch_size=8)
+  return fid.InceptionExtractor.from_weights(_WEIGHTS, batch_size=8)
+
+
+@pytest.fixture(scope='module')
+def weights():
+  """The weights npz's arrays."""
+  with np.load(_WEIGHTS) as data:
+    return {k: data[k] for k in data.files}
 
 
 @pytest.fixture(scope='module')
@@ -102,15 +111,6 @@ def test_frechet_distance_known_values_and_singular_covariances(tmp_path):
     fid.frechet_distance(stats, few)
 
 
-def _weights(scale_last_unit=1.):
-  """The weights npz's arrays, optionally with altered last-unit weights."""
-  with np.load(os.path.join(FID_DATA,
-                            'inception_2015_12_05_fid_weights.npz')) as data:
-    arrays = {k: data[k] for k in data.files}
-  arrays['net.layers.mixed_10.tower_2_conv.weight'] *= scale_last_unit
-  return arrays
-
-
 def _graph_def_file(path, features_of_scaled):
   """Writes a graph def with TTUR's tensor names (`ExpandDims`, `pool_3`)
   around `features_of_scaled`, called while the graph is built."""
@@ -124,10 +124,10 @@ def _graph_def_file(path, features_of_scaled):
 
 
 @pytest.fixture(scope='module')
-def graph_def(tmp_path_factory):
+def graph_def(tmp_path_factory, weights):
   return _graph_def_file(
       tmp_path_factory.mktemp('graph') / 'classify_image_graph_def.pb',
-      lambda x: fid.InceptionExtractor(_weights()).features_of_scaled(x))
+      lambda x: fid.InceptionExtractor(weights).features_of_scaled(x))
 
 
 def test_graph_def_loading_path(graph_def, reference):
@@ -146,9 +146,11 @@ def _archive(tmp_path, graph_def_path):
   return archive.as_uri()
 
 
-def test_probe_features_identify_the_network(extractor, graph_def, tmp_path):
+def test_probe_features_identify_the_network(extractor, weights, graph_def,
+                                            tmp_path):
   assert fid.check_extractor(extractor) <= 1e-4
-  altered = fid.InceptionExtractor(_weights(scale_last_unit=1.01))
+  altered = fid.InceptionExtractor(
+      {**weights, _LAST_UNIT: weights[_LAST_UNIT] * 1.01})
   with pytest.raises(ValueError, match='not the FID network: its features '
                      'of the probe images differ by'):
     fid.check_extractor(altered)
