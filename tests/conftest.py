@@ -3,13 +3,22 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-# Two logical CPUs, before TensorFlow initializes, so that MirroredStrategy
-# can run two replicas on this machine (the distributed tests need them).
-tf.config.set_logical_device_configuration(
-    tf.config.list_physical_devices('CPU')[0],
-    [tf.config.LogicalDeviceConfiguration()] * 2)
+
+def pytest_configure(config):
+  """Two logical CPUs, before TensorFlow initializes, so that
+  MirroredStrategy can run two replicas on this machine (the distributed
+  tests need them). Under `-n`, in the test workers only: the controlling
+  process runs no test and would import TensorFlow (seconds of CPU before the
+  workers start) for nothing."""
+  if getattr(config.option, 'numprocesses', None) and not hasattr(
+      config, 'workerinput'):
+    return
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.set_logical_device_configuration(
+      tf.config.list_physical_devices('CPU')[0],
+      [tf.config.LogicalDeviceConfiguration()] * 2)
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.path.join(REPO, '..', 'shared', 'data')
@@ -22,21 +31,48 @@ needs_fid_data = pytest.mark.skipif(
     reason=f'no FID reference data in {FID_DATA}')
 
 
-# The files that take longest (about 1 to 3 minutes each on a 2-core CPU),
-# longest first. `make test` hands whole files to its two workers in
-# collection order; starting with these lets the short files fill in at the
-# end, so that both workers finish at about the same time.
-_LONGEST_FILES = ('test_training.py', 'test_gpu_check.py', 'test_readme.py',
-                  'test_preemption.py', 'test_evaluation.py',
-                  'test_user_data.py', 'test_shipped_runs.py',
-                  'test_export.py', 'test_fid.py')
+# Every test file, longest first (beside each, its seconds under `make test`
+# on a 2-core CPU, 2026-12-07). `make test` hands whole files to its two
+# workers in this order, each worker taking the next file when it is free;
+# longest first lets the short files fill in at the end, so that both
+# workers finish at about the same time. A file not listed runs last.
+_FILES_BY_DURATION = (
+    'test_training.py',  # 161
+    'test_readme.py',  # 71
+    'test_preemption.py',  # 58
+    'test_gpu_check.py',  # 56
+    'test_evaluation.py',  # 56
+    'test_shipped_runs.py',  # 50
+    'test_export.py',  # 48
+    'test_init_from.py',  # 48
+    'test_user_data.py',  # 44
+    'test_fid.py',  # 42
+    'test_checkpoints.py',  # 38
+    'test_benchmarks.py',  # 36
+    'test_mixed_precision.py',  # 36
+    'test_models.py',  # 33
+    'test_bijector_properties.py',  # 29
+    'test_pretrained.py',  # 25
+    'test_run_lock.py',  # 24
+    'test_allocator.py',  # 23
+    'test_cli.py',  # 22
+    'test_keras_interop.py',  # 22
+    'test_celeba_release.py',  # 18
+    'test_tfp_reuse.py',  # 14
+    'test_optimal_transport.py',  # 7
+    'test_install.py',  # 7
+    'test_layers.py',  # 2
+    'test_bijector_errors.py',  # 1
+    'test_docs.py',  # 1
+    'test_mnist_data.py',  # 0.2
+)
 
 
 def pytest_collection_modifyitems(items):
   def rank(item):
     name = os.path.basename(str(item.fspath))
-    return (_LONGEST_FILES.index(name) if name in _LONGEST_FILES else
-            len(_LONGEST_FILES))
+    return (_FILES_BY_DURATION.index(name) if name in _FILES_BY_DURATION
+            else len(_FILES_BY_DURATION))
   items.sort(key=rank)  # stable: the rest keep their order
 
 
@@ -73,7 +109,8 @@ def train_tiny_run(name, model_dir, steps=1, batch_size=20, init_from=None,
                    items=None):
   """Trains a small version of an experiment (by default on MNIST) on one
   CPU; returns the trainer (model in `trainer.model`)."""
-  import trainers
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import trainers  # pylint: disable=g-import-not-at-top
   extra = {'task.init_examples': batch_size} if 'ot' in name else {}
   config = tiny_config(name, {
       'trainer.batch_size': batch_size, 'trainer.train_steps': steps,
