@@ -68,12 +68,12 @@ _FILES_BY_DURATION = (
 )
 
 
+_RANK = {name: rank for rank, name in enumerate(_FILES_BY_DURATION)}
+
+
 def pytest_collection_modifyitems(items):
-  def rank(item):
-    name = os.path.basename(str(item.fspath))
-    return (_FILES_BY_DURATION.index(name) if name in _FILES_BY_DURATION
-            else len(_FILES_BY_DURATION))
-  items.sort(key=rank)  # stable: the rest keep their order
+  items.sort(key=lambda item: _RANK.get(os.path.basename(str(item.fspath)),
+                                        len(_RANK)))  # stable
 
 
 @pytest.fixture(autouse=True)
