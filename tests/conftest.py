@@ -76,6 +76,23 @@ def pytest_collection_modifyitems(items):
                                         len(_RANK)))  # stable
 
 
+@pytest.fixture(scope='session')
+def load_pretrained():
+  """`load_pretrained(name)`: the shipped SavedModel `pretrained/NAME/1`,
+  loaded once per test process (a load restores every exported function:
+  seconds of CPU). Tests of what a fresh load does load their own."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  loaded = {}
+
+  def load(name):
+    if name not in loaded:
+      loaded[name] = tf.saved_model.load(
+          os.path.join(REPO, 'pretrained', name, '1'))
+    return loaded[name]
+
+  return load
+
+
 @pytest.fixture(autouse=True)
 def _seed():
   import keras

@@ -18,13 +18,12 @@ PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(
 NAMES = ['pie_mnist', 'revnet_ot_mnist']
 
 
-def _shipped(name):
-  """The model's reported metrics (on 1,000 test digits) and signatures."""
+def _reported(name):
+  """The model's reported metrics (on 1,000 test digits)."""
   with open(os.path.join(PRETRAINED, name, 'metrics.json')) as f:
     reported = json.load(f)
   assert reported['num_test_images'] == 1000
-  return reported, tf.saved_model.load(
-      os.path.join(PRETRAINED, name, '1')).signatures
+  return reported
 
 
 @pytest.fixture(scope='module')
@@ -42,8 +41,9 @@ def test_serving_layout_under_10_mb(name):
   assert size < 10e6, f'{path}: {size / 1e6:.2f} MB'
 
 
-def test_pie_bits_per_dim_on_1000_test_digits(test_digits):
-  reported, signatures = _shipped('pie_mnist')
+def test_pie_bits_per_dim_on_1000_test_digits(test_digits, load_pretrained):
+  reported = _reported('pie_mnist')
+  signatures = load_pretrained('pie_mnist').signatures
   images, _ = test_digits
   pixels = np.round(images * 255.)
   bits = []
@@ -61,8 +61,10 @@ def test_pie_bits_per_dim_on_1000_test_digits(test_digits):
   assert abs(error - reported['reconstruction_l1_from_prior_dims']) < 1e-4
 
 
-def test_ot_dimensions_per_class_on_1000_test_digits(test_digits):
-  reported, signatures = _shipped('revnet_ot_mnist')
+def test_ot_dimensions_per_class_on_1000_test_digits(test_digits,
+                                                     load_pretrained):
+  reported = _reported('revnet_ot_mnist')
+  signatures = load_pretrained('revnet_ot_mnist').signatures
   images, labels = test_digits
   codes = np.concatenate([
       signatures['encode_full'](images=images[i:i + 500])['codes'].numpy()
@@ -78,15 +80,15 @@ def test_ot_dimensions_per_class_on_1000_test_digits(test_digits):
   assert np.all(np.isfinite(samples))
 
 
-def test_readme_lines_sample_encode_and_decode():
-  pie = tf.saved_model.load(os.path.join(PRETRAINED, 'pie_mnist', '1'))
+def test_readme_lines_sample_encode_and_decode(load_pretrained):
+  pie = load_pretrained('pie_mnist')
   digits = pie.sample(num_samples=16, seed=0)['images']
   again = pie.decode(codes=pie.encode(images=digits)['codes'])['images']
   assert digits.shape == again.shape == (16, 28, 28, 1)
   # Samples lie on the decoder's 10-dimensional manifold: encoding and
   # decoding them gives them back.
   assert float(tf.reduce_max(tf.abs(again - digits))) < 1e-3
-  ot = tf.saved_model.load(os.path.join(PRETRAINED, 'revnet_ot_mnist', '1'))
+  ot = load_pretrained('revnet_ot_mnist')
   sevens = ot.sample_class(labels=[7] * 8, seed=0)['images']
   assert sevens.shape == (8, 28, 28, 1)
   # The README states the range of those 16 digits: not clipped.
@@ -95,15 +97,15 @@ def test_readme_lines_sample_encode_and_decode():
                              atol=1e-3)
 
 
-def test_gradients_through_loaded_pie_but_not_loaded_revnet():
+def test_gradients_through_loaded_pie_but_not_loaded_revnet(load_pretrained):
   x = tf.Variable(np.random.default_rng(0).uniform(
       size=(2, 28, 28, 1)).astype(np.float32))
-  pie = tf.saved_model.load(os.path.join(PRETRAINED, 'pie_mnist', '1'))
+  pie = load_pretrained('pie_mnist')
   with tf.GradientTape() as tape:
     log_prob = tf.reduce_sum(pie.log_prob(images=x)['log_prob'])
   gradient = tape.gradient(log_prob, x)
   assert np.all(np.isfinite(gradient)) and np.any(gradient != 0)
-  ot = tf.saved_model.load(os.path.join(PRETRAINED, 'revnet_ot_mnist', '1'))
+  ot = load_pretrained('revnet_ot_mnist')
   with pytest.raises(LookupError, match='No gradient defined'):
     with tf.GradientTape() as tape:
       codes = tf.reduce_sum(ot.encode_full(images=x)['codes'])
