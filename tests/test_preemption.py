@@ -1,7 +1,8 @@
 """SIGTERM (a preemptible machine going away) and Ctrl-C: the run finishes
 the step in flight, saves it, says so in one line, exits 128 + the signal,
 and the same command resumes it to the same weights as an uninterrupted
-run."""
+run. After SIGKILL, which nothing can catch, it resumes from the last
+periodic checkpoint to the same weights."""
 
 import json
 import os
@@ -20,12 +21,14 @@ from tests.conftest import REPO
 _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
 
 
-def _command(model_dir):
-  # No periodic checkpoint but ckpt-0: what the signal saves is all there is.
-  # Long enough that the run is still going when the test's signal comes.
+def _command(model_dir, checkpoint_every=60):
+  # By default no periodic checkpoint but ckpt-0: what the signal saves is
+  # all there is. Long enough that the run is still going when the test's
+  # signal comes. How often a run saves does not change what it computes.
   return [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
           f'--model_dir={model_dir}', '--train_steps=60', '--batch_size=16',
-          '--checkpoint_every=60', '--log_every=1', '--image_every=1000',
+          f'--checkpoint_every={checkpoint_every}', '--log_every=1',
+          '--image_every=1000',
           '--deterministic', '--model_override=conv_hidden=8',
           '--model_override=dense_hidden=16', '--model_override=steps=1']
 
@@ -118,3 +121,29 @@ def test_sigterm_to_one_worker_stops_both_at_one_saved_step(tmp_path):
   assert all(f'at step {steps[0]}' in out for out, _ in resumed)
   assert done[0]['step'] == 40
   assert done[0]['weights_fingerprint'] == done[1]['weights_fingerprint']
+
+
+def test_sigkill_then_resume_matches_uninterrupted_training(uninterrupted,
+                                                           tmp_path):
+  model_dir = str(tmp_path / 'killed')
+  process = forked.Popen(_command(model_dir, checkpoint_every=10), env=_ENV,
+                         cwd=REPO, stdout=forked.PIPE, stderr=forked.STDOUT)
+  state = os.path.join(model_dir, 'checkpoints', 'checkpoint')
+  deadline = time.time() + 120
+  while time.time() < deadline and not (
+      os.path.exists(state) and 'ckpt-20' in open(state).read()):
+    time.sleep(0.02)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not os.path.exists(os.path.join(model_dir, 'metrics.json'))
+  resumed = forked.run(_command(model_dir, checkpoint_every=10), env=_ENV,
+                       cwd=REPO, check=True, capture_output=True, text=True)
+  assert 'resumed from' in resumed.stdout and 'at step 20' in resumed.stdout
+  state = _state(model_dir)
+  assert state.keys() == uninterrupted.keys()
+  assert len(state) > 3 * 70  # 77 weights, Adam's 2 moments of each, step
+  for key in state:
+    np.testing.assert_allclose(state[key], uninterrupted[key], rtol=1e-6,
+                               atol=1e-7, err_msg=key)
+  with open(os.path.join(model_dir, 'metrics.json')) as f:
+    assert json.load(f)['step'] == 60
