@@ -78,6 +78,7 @@ class Trainer:
     self.data = task.config.data
     self.jit_compile = jit_compile
     self.is_chief = _is_chief(strategy)
+    self._per_step = (None, {})  # (step, outputs): `_once_per_step`
 
   # -- set-up ----------------------------------------------------------------
 
@@ -240,12 +241,32 @@ class Trainer:
       self._held_out_batch = pipelines.held_out(self.data, 500)
     return self._held_out_batch
 
+  def _once_per_step(self, name, compute):
+    """`compute()`, computed once for the model at this step: a run whose
+    last step is a multiple of `image_every` would otherwise draw its samples
+    and run its quick check twice on the same weights (the periodic ones and
+    the final ones)."""
+    step = int(self.step.numpy())
+    if self._per_step[0] != step:
+      self._per_step = (step, {})
+    outputs = self._per_step[1]
+    if name not in outputs:
+      outputs[name] = compute()
+    return outputs[name]
+
+  def _quick_check(self):
+    """`task.evaluate` on the held-out images: (metrics, reconstructions)."""
+    return self._once_per_step(
+        'quick_check', lambda: self.task.evaluate(self.model,
+                                                  *self._held_out()))
+
   def _write_images(self, writer, step, final=False):
     """The sample grid and, during training, the quick check on held-out
     images as `eval/...` scalars (curves over training)."""
     if not self.is_chief:
       return
-    samples = self.task.sample_images(self.model, 100, seed=self.train.seed)
+    samples = self._once_per_step('samples', lambda: self.task.sample_images(
+        self.model, 100, seed=self.train.seed))
     name = 'samples.png' if final else f'samples/step_{step:07d}.png'
     save_image_grid(samples, os.path.join(self.model_dir, name))
     with writer.as_default(step=step):
@@ -255,15 +276,14 @@ class Trainer:
       if not final:
         tf.summary.scalar('eval/sharpness_samples',
                           eval_metrics.sharpness(samples)[0])
-        quick_check, _ = self.task.evaluate(self.model, *self._held_out())
+        quick_check, _ = self._quick_check()
         for key, value in quick_check.items():
           if isinstance(value, (int, float)):
             tf.summary.scalar(f'eval/{key}', value)
 
   def _finish(self, losses, seconds, step_seconds):
-    images, labels = self._held_out()
-    quick_check, reconstructions = self.task.evaluate(self.model, images,
-                                                      labels)
+    images, _ = self._held_out()
+    quick_check, reconstructions = self._quick_check()
     # Equal on every worker of a run whose replicas stayed in sync.
     fingerprint = sum(float(np.sum(np.square(np.asarray(w.value, np.float64))))
                       for w in self.model.weights)
