@@ -37,33 +37,33 @@ needs_fid_data = pytest.mark.skipif(
 # longest first lets the short files fill in at the end, so that both
 # workers finish at about the same time. A file not listed runs last.
 _FILES_BY_DURATION = (
-    'test_training.py',  # 161
-    'test_readme.py',  # 71
-    'test_preemption.py',  # 58
-    'test_gpu_check.py',  # 56
-    'test_evaluation.py',  # 56
-    'test_shipped_runs.py',  # 50
-    'test_export.py',  # 48
-    'test_init_from.py',  # 48
-    'test_user_data.py',  # 44
-    'test_fid.py',  # 42
-    'test_checkpoints.py',  # 38
-    'test_benchmarks.py',  # 36
-    'test_mixed_precision.py',  # 36
-    'test_models.py',  # 33
-    'test_bijector_properties.py',  # 29
-    'test_pretrained.py',  # 25
-    'test_run_lock.py',  # 24
-    'test_allocator.py',  # 23
-    'test_cli.py',  # 22
-    'test_keras_interop.py',  # 22
-    'test_celeba_release.py',  # 18
-    'test_tfp_reuse.py',  # 14
-    'test_optimal_transport.py',  # 7
-    'test_install.py',  # 7
+    'test_training.py',  # 120
+    'test_readme.py',  # 72
+    'test_preemption.py',  # 67
+    'test_gpu_check.py',  # 61
+    'test_export.py',  # 45
+    'test_shipped_runs.py',  # 45
+    'test_evaluation.py',  # 43
+    'test_init_from.py',  # 42
+    'test_user_data.py',  # 38
+    'test_mixed_precision.py',  # 35
+    'test_checkpoints.py',  # 32
+    'test_bijector_properties.py',  # 30
+    'test_benchmarks.py',  # 28
+    'test_models.py',  # 27
+    'test_fid.py',  # 26
+    'test_allocator.py',  # 25
+    'test_celeba_release.py',  # 22
+    'test_run_lock.py',  # 21
+    'test_pretrained.py',  # 19
+    'test_cli.py',  # 19
+    'test_tfp_reuse.py',  # 13
+    'test_keras_interop.py',  # 9
+    'test_install.py',  # 6
+    'test_optimal_transport.py',  # 4
     'test_layers.py',  # 2
-    'test_bijector_errors.py',  # 1
-    'test_docs.py',  # 1
+    'test_bijector_errors.py',  # 0.6
+    'test_docs.py',  # 0.4
     'test_mnist_data.py',  # 0.2
 )
 
