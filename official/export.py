@@ -19,6 +19,7 @@ Serving needs TensorFlow only: no Python code of this project, no POT.
 """
 
 import functools
+import itertools
 import os
 import sys
 
@@ -242,9 +243,9 @@ def restore_from_export(model, path):
   reader = tf.train.load_checkpoint(
       os.path.join(path, 'variables', 'variables'))
   shapes = reader.get_variable_to_shape_map()
-  keys = []
-  while f'weights/{len(keys)}/.ATTRIBUTES/VARIABLE_VALUE' in shapes:
-    keys.append(f'weights/{len(keys)}/.ATTRIBUTES/VARIABLE_VALUE')
+  key = 'weights/{}/.ATTRIBUTES/VARIABLE_VALUE'.format
+  keys = list(itertools.takewhile(shapes.__contains__,
+                                  map(key, itertools.count())))
   if len(ours) != len(keys):
     raise ValueError(f'{path} holds {len(keys)} weights, the model '
                      f'{len(ours)}: another model config')
