@@ -23,6 +23,8 @@ cli.quiet_tensorflow()  # before anything imports TensorFlow
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
+
+from official import files  # pylint: disable=g-import-not-at-top
 FLAGS = flags.FLAGS
 
 
@@ -199,8 +201,7 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
         os.path.join(out_dir, 'used_dims_over_training.png'),
         'dimensions with class std > 0.1, per class', 'training step',
         'dimensions')
-  with open(os.path.join(out_dir, 'metrics.json'), 'w') as f:
-    json.dump(results, f, indent=2)
+  files.write_json(os.path.join(out_dir, 'metrics.json'), results)
   return results
 
 

@@ -1,9 +1,10 @@
 r"""Exports a trained model as a SavedModel for TF Serving:
 
   python -m official.export --experiment=pie_mnist --model_dir=runs/pie \
-      --export_dir=exports [--version=1]
+      --export_dir=exports [--version=N]
 
-writes `exports/pie_mnist/1/` with the signatures
+writes `exports/pie_mnist/1/` (then `2/`, ... : the next free version unless
+`--version` names one) with the signatures
 
 | signature | inputs | outputs |
 | --- | --- | --- |
@@ -15,12 +16,22 @@ writes `exports/pie_mnist/1/` with the signatures
 | sample_class (OT) | labels: int32 (N,), seed: int64 () | images |
 | log_prob (PIE) | images | log_prob: (N,) |
 
-Serving needs TensorFlow only: no Python code of this project, no POT.
+Every signature checks its request and refuses a bad one with an
+`InvalidArgumentError` whose TensorFlow message starts with the rule broken:
+`images must be finite and in [0, 1]`, `codes must be finite`,
+`num_samples must be in [0, MAX]` (MAX set at export, `--max_samples`),
+`labels must be in 0..9`, `temperature must be finite and >= 0`, or a shape.
+
+The SavedModel is written under a hidden temporary name beside its version
+folder and renamed into place once complete (`official.files`), so TF
+Serving, which loads every numeric folder that appears, never sees half of
+one. Serving needs TensorFlow only: no Python code of this project, no POT.
 """
 
 import functools
 import itertools
 import os
+import re
 import sys
 
 from official import cli  # pylint: disable=g-import-not-at-top
@@ -29,7 +40,13 @@ cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
+
+from official import files  # pylint: disable=g-import-not-at-top
 FLAGS = flags.FLAGS
+
+# The most images one `sample` or `sample_class` request may ask for, unless
+# the export sets another cap: 4,096 MNIST digits are 12.8 MB of float32.
+DEFAULT_MAX_SAMPLES = 4096
 
 
 def _define_flags():
@@ -38,11 +55,22 @@ def _define_flags():
   flags.DEFINE_string('model_dir', None, 'The training run to export.')
   flags.DEFINE_string('export_dir', None, 'Base folder; the export goes to '
                       'EXPORT_DIR/EXPERIMENT/VERSION.')
-  flags.DEFINE_integer('version', 1, 'Model version (TF Serving).')
+  flags.DEFINE_integer('version', None, 'Model version (TF Serving); default: '
+                       'the next free one (1 in a new folder).', lower_bound=1)
+  flags.DEFINE_integer('max_samples', DEFAULT_MAX_SAMPLES, 'The most images '
+                       'one sample or sample_class request may ask for; a '
+                       'larger num_samples is refused.', lower_bound=1)
 
 
 class ExportError(ValueError):
   """The export's target exists."""
+
+
+def next_version(base):
+  """One more than the highest version folder (all digits) in `base`, or 1."""
+  names = os.listdir(base) if os.path.isdir(base) else ()
+  return 1 + max((int(n) for n in names if re.fullmatch(r'[0-9]+', n)),
+                 default=0)
 
 
 def _exported_variables(model):
@@ -123,7 +151,55 @@ def _shape_checked(tensor, spec):
   return tf.cond(matches, lambda: tf.reshape(tensor, [-1] + expected), reject)
 
 
-def serving_module(model):
+def _empty_batch_safe(function, event_shape):
+  """`function` of a batch, giving an empty batch of `event_shape` for an
+  empty one without calling it: PIE's convolutions refuse empty batches."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def call(batch):
+    return tf.cond(tf.shape(batch)[0] > 0, lambda: function(batch),
+                   lambda: tf.zeros((0,) + tuple(event_shape), batch.dtype))
+
+  return call
+
+
+def _refused_unless(condition, message, value):
+  """`value`, once `condition` holds; else an `InvalidArgumentError` whose
+  runtime message is `assertion failed: [MESSAGE]`, the first line that TF
+  Serving returns to its client."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with tf.control_dependencies([tf.debugging.Assert(condition, [message])]):
+    return tf.identity(value)
+
+
+def _checked_images(images, spec):
+  """`images` of `spec`'s shape with every pixel finite and in [0, 1]."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  images = _shape_checked(images, spec)
+  # A comparison with NaN is false, so this refuses non-finite pixels too.
+  return _refused_unless(
+      tf.reduce_all((images >= 0) & (images <= 1)),
+      'images must be finite and in [0, 1] (8-bit pixels: divide by 255)',
+      images)
+
+
+def _checked_codes(codes, spec):
+  """`codes` of `spec`'s shape, all finite."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  codes = _shape_checked(codes, spec)
+  return _refused_unless(tf.reduce_all(tf.math.is_finite(codes)),
+                         'codes must be finite', codes)
+
+
+def _checked_temperature(temperature):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  temperature = tf.convert_to_tensor(temperature)
+  return _refused_unless(
+      tf.math.is_finite(temperature) & (temperature >= 0),
+      'temperature must be finite and >= 0', temperature)
+
+
+def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
   """A `tf.Module` with the model's variables, one callable method per
   endpoint, and the serving signatures.
 
@@ -131,7 +207,9 @@ def serving_module(model):
   wrong one gets the documented message; `sample` and `sample_class` take an
   optional `temperature` (the prior's std is multiplied by it). TF Serving
   signatures have no optional inputs, so `sample_with_temperature` (and
-  `sample_class_with_temperature`) serve it there.
+  `sample_class_with_temperature`) serve it there. Every endpoint refuses
+  bad values (`_refused_unless`); `sample` and `sample_class` draw at most
+  `max_samples` images per call.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   dtype = model.compute_dtype
@@ -152,8 +230,10 @@ def serving_module(model):
   function = functools.partial(tf.function, autograph=False)
   # The flow is traced once each way (and PIE's log-likelihood once); every
   # endpoint calls these, so the SavedModel holds one copy of each graph.
-  to_codes = function(model.encode_full, input_signature=[image_spec])
-  to_images = function(model.decode_full, input_signature=[full_code_spec])
+  to_codes = _empty_batch_safe(function(
+      model.encode_full, input_signature=[image_spec]), (model.code_size,))
+  to_images = _empty_batch_safe(function(
+      model.decode_full, input_signature=[full_code_spec]), model.image_shape)
 
   def any_shape(spec):  # images and codes: checked by `_shape_checked`
     if spec.shape.rank < 2:
@@ -175,53 +255,72 @@ def serving_module(model):
 
   signatures = {}
   add('encode', lambda images: {'codes': tf.ensure_shape(
-      model.restrict(to_codes(_shape_checked(images, image_spec))),
+      model.restrict(to_codes(_checked_images(images, image_spec))),
       (None, latent))}, [image_spec])
   signatures['serving_default'] = signatures['encode']
   add('encode_full', lambda images: {
-      'codes': to_codes(_shape_checked(images, image_spec))}, [image_spec])
+      'codes': to_codes(_checked_images(images, image_spec))}, [image_spec])
   add('decode', lambda codes: {'images': to_images(model.extend(
-      _shape_checked(codes, code_spec)))}, [code_spec])
+      _checked_codes(codes, code_spec)))}, [code_spec])
   add('decode_full', lambda codes: {
-      'images': to_images(_shape_checked(codes, full_code_spec))},
+      'images': to_images(_checked_codes(codes, full_code_spec))},
       [full_code_spec])
 
   def sample(num_samples, seed, temperature=1.0):
+    num_samples = _refused_unless(
+        (num_samples >= 0) & (num_samples <= max_samples),
+        f'num_samples must be in [0, {max_samples}]', num_samples)
     return {'images': to_images(model.sample_codes(
-        num_samples, seed=seed, temperature=temperature))}
+        num_samples, seed=seed,
+        temperature=_checked_temperature(temperature)))}
 
   sample_specs = [tf.TensorSpec((), tf.int32, name='num_samples'), seed_spec]
   add('sample', sample, sample_specs, [temperature_spec])
   classes = getattr(model.config, 'num_classes', 0)
   if classes:
     def sample_class(labels, seed, temperature=1.0):
-      message = f'labels must be in 0..{classes - 1}'
-      with tf.control_dependencies([
-          tf.debugging.assert_non_negative(labels, message=message),
-          tf.debugging.assert_less(labels, classes, message=message)]):
-        labels = tf.identity(labels)
+      labels = _refused_unless(
+          tf.size(labels) <= max_samples,
+          f'labels must have at most {max_samples} entries (num_samples)',
+          labels)
+      labels = _refused_unless(
+          tf.reduce_all((labels >= 0) & (labels < classes)),
+          f'labels must be in 0..{classes - 1}', labels)
       return {'images': to_images(model.sample_codes(
-          tf.shape(labels)[0], labels, seed=seed, temperature=temperature))}
+          tf.shape(labels)[0], labels, seed=seed,
+          temperature=_checked_temperature(temperature)))}
     class_specs = [tf.TensorSpec((None,), tf.int32, name='labels'), seed_spec]
     add('sample_class', sample_class, class_specs, [temperature_spec])
     add('class_gaussians', lambda: {'means': tf.convert_to_tensor(
         model.class_means), 'stds': tf.convert_to_tensor(model.class_stds)},
         [])
   if hasattr(model, 'log_prob'):
-    to_log_prob = function(model.log_prob, input_signature=[image_spec])
+    to_log_prob = _empty_batch_safe(
+        function(model.log_prob, input_signature=[image_spec]), ())
     add('log_prob', lambda images: {'log_prob': to_log_prob(
-        _shape_checked(images, image_spec))}, [image_spec])
+        _checked_images(images, image_spec))}, [image_spec])
   return module, signatures
 
 
-def save(model, path):
-  """Writes `model` as a SavedModel with the serving signatures to `path`."""
+def save(model, path, max_samples=DEFAULT_MAX_SAMPLES):
+  """Writes `model` as a SavedModel with the serving signatures to `path`,
+  which must not exist: under a temporary name, renamed to `path` once
+  complete (`official.files.written_atomically`).
+
+  Raises:
+    ExportError: if `path` exists.
+    official.files.WriteError: if it cannot be written (a full disk), with
+      nothing left behind.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  module, signatures = serving_module(model)
-  # Serving needs no gradients; saving them would add a graph per coupling.
-  tf.saved_model.save(module, path, signatures=signatures,
-                      options=tf.saved_model.SaveOptions(
-                          experimental_custom_gradients=False))
+  if os.path.exists(path):
+    raise ExportError(f'{path} exists; choose another --version')
+  module, signatures = serving_module(model, max_samples)
+  with files.written_atomically(path) as temp:
+    # Serving needs no gradients; saving them would add a graph per coupling.
+    tf.saved_model.save(module, temp, signatures=signatures,
+                        options=tf.saved_model.SaveOptions(
+                            experimental_custom_gradients=False))
 
 
 def restore_from_export(model, path):
@@ -258,14 +357,16 @@ def restore_from_export(model, path):
     mine.assign(reader.get_tensor(key))
 
 
-def export(experiment, model_dir, export_dir, version=1):
-  """Writes the SavedModel to EXPORT_DIR/EXPERIMENT/VERSION; returns its path."""
+def export(experiment, model_dir, export_dir, version=None,
+           max_samples=DEFAULT_MAX_SAMPLES):
+  """Writes the SavedModel to EXPORT_DIR/EXPERIMENT/VERSION (by default the
+  next free version); returns its path."""
   from official import run_dir  # pylint: disable=g-import-not-at-top
-  model = run_dir.restore_model(experiment, model_dir)
-  path = os.path.join(export_dir, experiment, str(version))
+  base = os.path.join(export_dir, experiment)
+  path = os.path.join(base, str(version or next_version(base)))
   if os.path.exists(path):
     raise ExportError(f'{path} exists; choose another --version')
-  save(model, path)
+  save(run_dir.restore_model(experiment, model_dir), path, max_samples)
   return path
 
 
@@ -275,7 +376,7 @@ def main(argv):
   cli.require(FLAGS, 'experiment', 'model_dir', 'export_dir')
   try:
     path = export(FLAGS.experiment, FLAGS.model_dir, FLAGS.export_dir,
-                  FLAGS.version)
+                  FLAGS.version, FLAGS.max_samples)
   except (ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

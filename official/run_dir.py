@@ -5,7 +5,8 @@ import os
 import re
 import sys
 
-__all__ = ['RunDirError', 'checkpoint_prefixes', 'init_weights',
+__all__ = ['RunDirError', 'checkpoint_prefixes', 'complete_checkpoints',
+           'init_weights',
            'read_experiment_info', 'read_scalars', 'restore_model',
            'restore_newest', 'unreadable_error']
 
@@ -69,12 +70,40 @@ def checkpoint_prefixes(directory):
           for n in sorted(numbers, reverse=True)]
 
 
+def complete_checkpoints(directory):
+  """The checkpoints in `directory` that were written to their end, newest
+  first.
+
+  `tf.train.CheckpointManager` records a checkpoint in the folder's
+  `checkpoint` state file (written atomically) only once its files are
+  complete, so a run that is saving one right now, or was killed while
+  saving, has its newest files left out. A folder without a state file
+  (checkpoint files copied by hand) is taken as it is.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  found = checkpoint_prefixes(directory)
+  if not os.path.exists(os.path.join(directory, 'checkpoint')):
+    return found
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, ValueError):
+    return found
+  recorded = {os.path.basename(p) for p in (
+      state.all_model_checkpoint_paths if state else ())}
+  return [p for p in found if os.path.basename(p) in recorded]
+
+
 def _reason(error):
   lines = str(error).strip().splitlines()
   return f'{type(error).__name__}: {lines[0][:200] if lines else ""}'
 
 
-def restore_newest(checkpoint, directory, check):
+# How often a reader beside a live run starts again from the newest
+# checkpoint when the run deleted the one being read (it keeps the last few).
+_MAX_RESTARTS = 10
+
+
+def restore_newest(checkpoint, directory, check, live=False):
   """Restores the newest checkpoint in `directory` that can be read.
 
   A checkpoint that cannot be read (a truncated data file, a missing index, the
@@ -85,21 +114,34 @@ def restore_newest(checkpoint, directory, check):
     checkpoint: a `tf.train.Checkpoint`.
     directory: the folder of the checkpoints.
     check: called with the restore's load status; raises if it does not fit.
+    live: the folder may belong to a run that is writing it right now (a
+      reader such as `official.evaluate`): only complete checkpoints are
+      read (`complete_checkpoints`), and one that the run deletes while it
+      is read makes the search start again from the newest.
 
   Returns:
     (the restored prefix or None, [(skipped prefix, reason), ...]).
   """
-  skipped = []
-  for prefix in checkpoint_prefixes(directory):
-    try:
-      check(checkpoint.restore(prefix))
-    except Exception as e:  # pylint: disable=broad-except
-      # A damaged file raises anything from OpError to IndexError.
-      skipped.append((prefix, _reason(e)))
-      print(f'warning: checkpoint {prefix} cannot be read ({_reason(e)}); '
-            f'trying an older one', file=sys.stderr, flush=True)
-      continue
-    return prefix, skipped
+  skipped, unreadable = [], set()
+  for _ in range(_MAX_RESTARTS):
+    found = (complete_checkpoints if live else checkpoint_prefixes)(directory)
+    for prefix in found:
+      if prefix in unreadable:
+        continue
+      try:
+        check(checkpoint.restore(prefix))
+      except Exception as e:  # pylint: disable=broad-except
+        # A damaged file raises anything from OpError to IndexError.
+        if live and prefix not in complete_checkpoints(directory):
+          break  # deleted by the run since it was listed: list again
+        unreadable.add(prefix)
+        skipped.append((prefix, _reason(e)))
+        print(f'warning: checkpoint {prefix} cannot be read ({_reason(e)}); '
+              f'trying an older one', file=sys.stderr, flush=True)
+        continue
+      return prefix, skipped
+    else:
+      return None, skipped
   return None, skipped
 
 
@@ -120,7 +162,8 @@ def restore_model(experiment, model_dir):
   directory = os.path.join(model_dir, 'checkpoints')
   restored, skipped = restore_newest(
       tf.train.Checkpoint(model=model), directory,
-      lambda status: status.expect_partial().assert_existing_objects_matched())
+      lambda status: status.expect_partial().assert_existing_objects_matched(),
+      live=True)
   if restored is None:
     raise RunDirError(unreadable_error(directory, skipped))
   return model
@@ -174,6 +217,6 @@ def init_weights(model, model_config, path):
                         f'({_reason(e)})') from e
     return
   directory = os.path.join(run, 'checkpoints')
-  restored, skipped = restore_newest(checkpoint, directory, check)
+  restored, skipped = restore_newest(checkpoint, directory, check, live=True)
   if restored is None:
     raise RunDirError(f'--init_from: {unreadable_error(directory, skipped)}')

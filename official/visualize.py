@@ -1,11 +1,11 @@
 """Image grids and line plots as PNG files."""
 
-import os
-
 import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 from PIL import ImageFont
+
+from official import files
 
 
 def image_grid(images, columns):
@@ -21,13 +21,18 @@ def image_grid(images, columns):
   return grid[..., 0] if c == 1 else grid
 
 
+def _save_png(image, path):
+  """Writes the PIL `image` to `path` as PNG, atomically (`official.files`)."""
+  with files.written_atomically(path) as temp:
+    image.save(temp, format='PNG')
+
+
 def save_image_grid(images, path, columns=10, scale=2):
   """Writes `images` as a PNG grid, each pixel shown `scale` x `scale`."""
   grid = image_grid(images, columns)
   if scale > 1:
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  Image.fromarray(grid).save(path)
+  _save_png(Image.fromarray(grid), path)
   return path
 
 
@@ -76,6 +81,5 @@ def save_line_plot(series, path, title, x_label, y_label, size=(720, 420)):
                (width - right + 30, legend_y + 7)], fill=colour, width=3)
     draw.text((width - right + 36, legend_y), str(name), fill='black',
               font=font)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  image.save(path)
+  _save_png(image, path)
   return path

@@ -19,11 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from official import experiments
+from official import files
 from official import run_dir
 from official.data import pipelines
 from official.evaluation import metrics as eval_metrics
 from official.visualize import image_grid
 from official.visualize import save_image_grid
+from trainers import checkpoints
 from trainers import preemption
 from trainers import run_lock
 
@@ -116,8 +118,7 @@ class Trainer:
     config = self.task.config
     info = {'experiment': config.name, 'init_from': self.init_from,
             'config': experiments.to_json(config)}
-    with open(info_path, 'w') as f:
-      json.dump(info, f, indent=2, default=repr)
+    files.write_json(info_path, info, default=repr)
 
   def _checkpoint_dir(self):
     if self.is_chief:
@@ -167,8 +168,8 @@ class Trainer:
       raise TrainingError(run_dir.unreadable_error(directory, skipped))
     if skipped:
       self._set_aside(directory, restored, skipped)
-    self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
-                                              max_to_keep=3)
+    self.manager = checkpoints.CheckpointManager(self.checkpoint, directory,
+                                                 max_to_keep=3)
     if restored:
       print(f'resumed from {restored} at step {int(self.step.numpy())}'
             + (' (--init_from applies to a new run only)' if self.init_from
@@ -269,7 +270,7 @@ class Trainer:
         self.model, 100, seed=self.train.seed))
     name = 'samples.png' if final else f'samples/step_{step:07d}.png'
     save_image_grid(samples, os.path.join(self.model_dir, name))
-    with writer.as_default(step=step):
+    with files.writing(self._events_dir()), writer.as_default(step=step):
       grid = image_grid(samples, 10).astype(np.float32) / 255.
       grid = grid[..., None] if grid.ndim == 2 else grid
       tf.summary.image('samples', grid[None])
@@ -309,8 +310,7 @@ class Trainer:
           (-1,) + x.shape[1:])
       save_image_grid(pairs, os.path.join(self.model_dir,
                                           'reconstructions.png'))
-      with open(os.path.join(self.model_dir, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
+      files.write_json(os.path.join(self.model_dir, 'metrics.json'), metrics)
     return metrics
 
   # -- the loop --------------------------------------------------------------
@@ -319,8 +319,10 @@ class Trainer:
     """Trains to `train_steps`; returns the final metrics.
 
     Raises:
-      TrainingError: on bad input, a non-finite loss, or a model_dir that
-        another live run holds (`trainers/run_lock.py`).
+      TrainingError: on bad input, a non-finite loss, a file that cannot be
+        written (a full disk: naming the file and the checkpoint that the
+        same command resumes from), or a model_dir that another live run
+        holds (`trainers/run_lock.py`).
       preemption.Interrupted: on SIGTERM or SIGINT, after saving the step.
     """
     if self.jit_compile and not self.task.supports_jit:
@@ -330,16 +332,22 @@ class Trainer:
     info_path = self._prepare_model_dir()
     # The chief writes the folder; the other workers only their scratch.
     lock = run_lock.RunLock(self.model_dir) if self.is_chief else None
-    if lock:
-      try:
-        lock.acquire()
-      except run_lock.LockedError as e:
-        raise TrainingError(str(e)) from None
     try:
-      return self._train(info_path)
-    finally:
       if lock:
-        lock.release()
+        lock.acquire()
+      try:
+        return self._train(info_path)
+      finally:
+        if lock:
+          lock.release()
+    except run_lock.LockedError as e:
+      raise TrainingError(str(e)) from None
+    except files.WriteError as e:
+      newest = run_dir.complete_checkpoints(self._checkpoint_dir())
+      raise TrainingError(
+          f'{e}; ' + (f'the newest complete checkpoint is {newest[0]}, which '
+                      'the same command resumes from' if newest else
+                      'no checkpoint was written yet')) from e
 
   def _loop_length(self, step, phase):
     """Steps of the compiled call from `step`: up to `steps_per_loop`, within
@@ -350,6 +358,13 @@ class Trainer:
       count += 1
     return count
 
+  def _events_dir(self):
+    return os.path.join(self.model_dir, 'train')
+
+  def _flush(self, writer):
+    with files.writing(self._events_dir()):
+      writer.flush()
+
   def _log(self, writer, done, phase, losses, rate):
     """The progress line and the scalars of step `done`."""
     total = self.train.train_steps
@@ -358,7 +373,7 @@ class Trainer:
     print(f'step {done}/{total} [{phase}] {shown} | {rate:.2f} steps/s, '
           f'{rate * self.train.batch_size:.0f} img/s | ETA '
           f'{_format_seconds(eta) if rate else "?"}', flush=True)
-    with writer.as_default(step=done):
+    with files.writing(self._events_dir()), writer.as_default(step=done):
       for k, v in losses.items():
         tf.summary.scalar(f'{phase}/{k}', v)
       self.task.write_summaries(self.model)
@@ -377,16 +392,17 @@ class Trainer:
     iterator = pipelines.distributed_iterator(
         self.strategy, self.data, self.train.seed, self.train.batch_size,
         start_step, balanced=self.task.balanced_batches)
-    writer = (tf.summary.create_file_writer(
-        os.path.join(self.model_dir, 'train')) if self.is_chief
-              else tf.summary.create_noop_writer())
+    with files.writing(self._events_dir()):
+      writer = (tf.summary.create_file_writer(self._events_dir())
+                if self.is_chief else tf.summary.create_noop_writer())
+    flush = functools.partial(self._flush, writer)
     step_fns, losses = {}, {}
     total = self.train.train_steps
     began = time.time()
     step_seconds = []  # every step of this process after its first (tracing)
     last, timed = None, 0.
     with preemption.for_strategy(self.strategy, self.manager,
-                                 writer.flush) as stop:
+                                 flush) as stop:
       step = start_step
       while step < total:
         phase = self.task.phase(step)
@@ -431,7 +447,7 @@ class Trainer:
           self._write_images(writer, done)
         step = done
     self._write_images(writer, total, final=True)
-    writer.flush()
+    flush()
     metrics = self._finish(losses, time.time() - began, step_seconds)
     if not self.is_chief:
       shutil.rmtree(os.path.dirname(self._checkpoint_dir()), ignore_errors=True)

@@ -18,6 +18,8 @@ import socket
 import threading
 import time
 
+from official import files
+
 __all__ = ['LockedError', 'RunLock', 'STALE_AFTER_S']
 
 HEARTBEAT_S = 30.
@@ -104,8 +106,12 @@ class RunLock:
         except FileNotFoundError:
           pass
         continue
-      with os.fdopen(fd, 'w') as f:
-        f.write(record)
+      try:
+        with files.writing(self.path), os.fdopen(fd, 'w') as f:
+          f.write(record)
+      except files.WriteError:
+        os.remove(self.path)
+        raise
       break
     self._heartbeat = threading.Thread(target=self._beat, daemon=True)
     self._heartbeat.start()

@@ -26,6 +26,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from official import files
+
 __all__ = ['ARCHIVE_URL', 'InceptionExtractor', 'check_extractor',
            'download_graph_def', 'frechet_distance', 'load_statistics',
            'probe_images', 'save_statistics', 'statistics']
@@ -322,7 +324,8 @@ def _psd_root(sigma):
 
 def save_statistics(path, stats):
   """Writes `mu` and `sigma` to an npz, like TTUR's precomputed files."""
-  np.savez(path, mu=stats[0], sigma=stats[1])
+  with files.written_atomically(path) as temp, open(temp, 'wb') as f:
+    np.savez(f, mu=stats[0], sigma=stats[1])
 
 
 def load_statistics(path):
