@@ -3,7 +3,9 @@
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 
 __all__ = ['RunDirError', 'checkpoint_prefixes', 'complete_checkpoints',
            'init_weights',
@@ -98,9 +100,23 @@ def _reason(error):
   return f'{type(error).__name__}: {lines[0][:200] if lines else ""}'
 
 
-# How often a reader beside a live run starts again from the newest
-# checkpoint when the run deleted the one being read (it keeps the last few).
+# How often a reader beside a live run lists the checkpoints again when the
+# run deleted the one it chose (a run keeps its newest few).
 _MAX_RESTARTS = 10
+
+
+def _private_copy(prefix, folder):
+  """Copies the files of checkpoint `prefix` into `folder`; returns the
+  copy's prefix. Raises FileNotFoundError if they were deleted meanwhile."""
+  directory, name = os.path.split(prefix)
+  copied = os.path.join(folder, name)
+  for entry in os.listdir(directory):
+    if entry.startswith(name + '.'):
+      shutil.copyfile(os.path.join(directory, entry),
+                      os.path.join(folder, entry))
+  if not os.path.exists(copied + '.index'):
+    raise FileNotFoundError(prefix + '.index')
+  return copied
 
 
 def restore_newest(checkpoint, directory, check, live=False):
@@ -111,13 +127,15 @@ def restore_newest(checkpoint, directory, check, live=False):
   ever deleted.
 
   Args:
-    checkpoint: a `tf.train.Checkpoint`.
+    checkpoint: a `tf.train.Checkpoint` of built objects.
     directory: the folder of the checkpoints.
     check: called with the restore's load status; raises if it does not fit.
     live: the folder may belong to a run that is writing it right now (a
       reader such as `official.evaluate`): only complete checkpoints are
-      read (`complete_checkpoints`), and one that the run deletes while it
-      is read makes the search start again from the newest.
+      read (`complete_checkpoints`), each from a private copy, so that the
+      run cannot delete it half-way through the restore (a restore that
+      fails part-way leaves the objects bound to that checkpoint); one
+      deleted before it was copied is passed over without a warning.
 
   Returns:
     (the restored prefix or None, [(skipped prefix, reason), ...]).
@@ -128,17 +146,20 @@ def restore_newest(checkpoint, directory, check, live=False):
     for prefix in found:
       if prefix in unreadable:
         continue
-      try:
-        check(checkpoint.restore(prefix))
-      except Exception as e:  # pylint: disable=broad-except
-        # A damaged file raises anything from OpError to IndexError.
-        if live and prefix not in complete_checkpoints(directory):
-          break  # deleted by the run since it was listed: list again
-        unreadable.add(prefix)
-        skipped.append((prefix, _reason(e)))
-        print(f'warning: checkpoint {prefix} cannot be read ({_reason(e)}); '
-              f'trying an older one', file=sys.stderr, flush=True)
-        continue
+      with tempfile.TemporaryDirectory() as scratch:
+        try:
+          check(checkpoint.restore(
+              _private_copy(prefix, scratch) if live else prefix))
+        except Exception as e:  # pylint: disable=broad-except
+          if live and prefix not in complete_checkpoints(directory):
+            break  # deleted by the run since it was listed: list again
+          # A damaged file raises anything from OpError to IndexError.
+          unreadable.add(prefix)
+          skipped.append((prefix, _reason(e)))
+          print(f'warning: checkpoint {prefix} cannot be read '
+                f'({_reason(e)}); trying an older one', file=sys.stderr,
+                flush=True)
+          continue
       return prefix, skipped
     else:
       return None, skipped

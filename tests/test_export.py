@@ -153,4 +153,5 @@ def test_missing_or_foreign_checkpoint_fails_clearly(exported, tmp_path):
                      match=f"holds a run of experiment '{name}', not '{other}'"):
     export.export(other, str(run_dir / 'run'), str(tmp_path / 'out'))
   with pytest.raises(export.ExportError, match='exists; choose another'):
-    export.export(name, str(run_dir / 'run'), str(run_dir / 'export'))
+    export.export(name, str(run_dir / 'run'), str(run_dir / 'export'),
+                  version=1)
