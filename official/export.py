@@ -18,7 +18,8 @@ writes `exports/pie_mnist/1/` (then `2/`, ... : the next free version unless
 
 Every signature checks its request and refuses a bad one with an
 `InvalidArgumentError` whose TensorFlow message starts with the rule broken:
-`images must be finite and in [0, 1]`, `codes must be finite`,
+`images must be finite and in [-0.5, 1.5]` (the scale is [0, 1]; decoded
+images, not clipped, may lie a little outside), `codes must be finite`,
 `num_samples must be in [0, MAX]` (MAX set at export, `--max_samples`),
 `labels must be in 0..9`, `temperature must be finite and >= 0`, or a shape.
 
@@ -172,15 +173,23 @@ def _refused_unless(condition, message, value):
     return tf.identity(value)
 
 
+# How far outside [0, 1] a pixel may lie: decoded images are the flow's
+# exact output, not clipped (the shipped PIE's samples span -0.013..1.135),
+# and encoding them again must work; 8-bit pixels (up to 255) must not.
+_IMAGE_MARGIN = 0.5
+
+
 def _checked_images(images, spec):
-  """`images` of `spec`'s shape with every pixel finite and in [0, 1]."""
+  """`images` of `spec`'s shape with every pixel finite and within
+  `_IMAGE_MARGIN` of [0, 1]."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   images = _shape_checked(images, spec)
+  low, high = -_IMAGE_MARGIN, 1 + _IMAGE_MARGIN
   # A comparison with NaN is false, so this refuses non-finite pixels too.
   return _refused_unless(
-      tf.reduce_all((images >= 0) & (images <= 1)),
-      'images must be finite and in [0, 1] (8-bit pixels: divide by 255)',
-      images)
+      tf.reduce_all((images >= low) & (images <= high)),
+      f'images must be finite and in [{low}, {high}] (the scale is [0, 1]; '
+      '8-bit pixels: divide by 255)', images)
 
 
 def _checked_codes(codes, spec):
