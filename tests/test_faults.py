@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -341,7 +342,7 @@ def _failing_once(real, is_target, partial=b'{"half'):
 
 
 @pytest.mark.parametrize('writer', ['experiment.json', 'metrics.json',
-                                    'samples', 'checkpoint'])
+                                    'samples', 'checkpoint', 'events'])
 def test_each_writer_that_fails_leaves_nothing_half_written(
     tmp_path, monkeypatch, writer):
   import trainers  # pylint: disable=g-import-not-at-top
@@ -352,6 +353,14 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
   elif writer == 'samples':
     monkeypatch.setattr(Image.Image, 'save', _failing_once(
         Image.Image.save, lambda n: '.step_0000002.png.partial' in n))
+  elif writer == 'events':
+    def create_file_writer(logdir, *args, **kwargs):
+      raise tf.errors.ResourceExhaustedError(
+          None, None, f'{{{{function_node __wrapped__CreateSummaryFileWriter}}}}'
+          f' {logdir}/events.out.tfevents.1; No space left on device\n\t'
+          'Could not initialize events writer.')
+
+    monkeypatch.setattr(tf.summary, 'create_file_writer', create_file_writer)
   else:
     real_write = tf.train.Checkpoint._write  # pylint: disable=protected-access
 
@@ -372,7 +381,8 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
   path = {'experiment.json': model_dir / 'experiment.json',
           'metrics.json': model_dir / 'metrics.json',
           'samples': model_dir / 'samples' / 'step_0000002.png',
-          'checkpoint': model_dir / 'checkpoints' / 'ckpt-2'}[writer]
+          'checkpoint': model_dir / 'checkpoints' / 'ckpt-2',
+          'events': model_dir / 'train'}[writer]
   newest = {'experiment.json': 'no checkpoint was written yet',
             'metrics.json': f'the newest complete checkpoint is {model_dir}/'
                             'checkpoints/ckpt-3, which the same command '
@@ -382,7 +392,10 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
                        'from',
             'checkpoint': f'the newest complete checkpoint is {model_dir}/'
                           'checkpoints/ckpt-1, which the same command '
-                          'resumes from'}[writer]
+                          'resumes from',
+            'events': f'the newest complete checkpoint is {model_dir}/'
+                      'checkpoints/ckpt-0, which the same command resumes '
+                      'from'}[writer]
   assert str(raised.value) == (f'cannot write {path}: No space left on '
                                f'device; {newest}')
   assert not _leftovers(str(model_dir))
@@ -392,6 +405,21 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
                            items={'trainer.checkpoint_every': 1})
   assert int(trainer.step.numpy()) == 3
   assert json.loads((model_dir / 'metrics.json').read_text())['step'] == 3
+
+
+def test_a_killed_writers_partial_file_goes_with_the_next_write(tmp_path):
+  dead = subprocess.Popen(['true'])
+  dead.wait()
+  host = socket.gethostname()
+  left = tmp_path / f'.metrics.json.partial-{dead.pid}@{host}'
+  living = tmp_path / f'.other.json.partial-{os.getppid()}@{host}'
+  elsewhere = tmp_path / f'.x.json.partial-{dead.pid}@another-host'
+  for path in (left, living, elsewhere):
+    path.write_text('{"half')
+  files.write_json(str(tmp_path / 'metrics.json'), {'step': 3})
+  assert sorted(os.listdir(tmp_path)) == sorted(
+      ['metrics.json', living.name, elsewhere.name])
+  assert json.loads((tmp_path / 'metrics.json').read_text()) == {'step': 3}
 
 
 # -- readers beside a live run ---------------------------------------------------
