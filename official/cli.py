@@ -70,8 +70,24 @@ def require(flag_values, *names):
       usage_error(f'--{name} is required')
 
 
+# absl's own help flags print every flag of every module imported
+# (TensorFlow's TPU and tensor-tracer ones among them) and exit with 1.
+_HELP_ARGS = ('-h', '--help', '--helpshort', '--helpfull')
+
+
+def _print_help():
+  """The program's docstring and its own flags, on stdout."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  doc = (sys.modules['__main__'].__doc__ or '').strip()
+  print(doc + '\n\nFlags:\n' + flags.FLAGS.main_module_help().split(
+      ':\n', 1)[-1])
+
+
 def run(main):
   """`absl.app.run(main)`, and an exit without the garbage collector.
+
+  `--help` or `--helpfull` prints the program's docstring and its flags and
+  exits with 0.
 
   With TensorFlow loaded, Python's shutdown spends about 2.5 s of CPU (a
   2-core AMD EPYC, Zen 3) walking about 280,000 objects for reference cycles
@@ -80,6 +96,9 @@ def run(main):
   files and TensorFlow's writers close as before.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
+  if any(arg in _HELP_ARGS for arg in sys.argv[1:]):
+    _print_help()
+    sys.exit(0)
   try:
     app.run(main)
   finally:

@@ -39,6 +39,9 @@ class TrainerConfig:
   image_every: int = 500
   steps_per_loop: int = 1
   mixed_precision: bool = False
+  # Updates over which every learning rate rises linearly from 0
+  # (trainers/adam.py); `official.train --init_from` sets it unless given.
+  warmup_steps: int = 0
 
 
 def parse_image_size(value):

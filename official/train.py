@@ -22,6 +22,11 @@ from official import experiments  # pylint: disable=g-import-not-at-top
 from official.data import pipelines  # pylint: disable=g-import-not-at-top
 
 
+# The warm-up of a run that starts from trained weights (--init_from),
+# measured on the shipped PIE (README, Training).
+INIT_FROM_WARMUP_STEPS = 100
+
+
 def _defaults(field, section='trainer'):
   """'default: the experiment's, NAME VALUE, ...' for a field of its config."""
   values = []
@@ -34,9 +39,9 @@ def _defaults(field, section='trainer'):
   return f' (default: the experiment\'s: {", ".join(values)})'
 
 
-_EXPERIMENT = flags.DEFINE_enum(
-    'experiment', 'pie_mnist', sorted(experiments.EXPERIMENTS),
-    'Which experiment to train.')
+_EXPERIMENT = flags.DEFINE_string(
+    'experiment', 'pie_mnist', 'Which experiment to train: '
+    + ', '.join(sorted(experiments.EXPERIMENTS)) + '.')
 _MODEL_DIR = flags.DEFINE_string(
     'model_dir', None, 'Directory for checkpoints, TensorBoard events, sample '
     'grids and metrics.json. An existing run there is resumed.')
@@ -48,6 +53,11 @@ _BATCH_SIZE = flags.DEFINE_integer(
 _LEARNING_RATE = flags.DEFINE_float(
     'learning_rate', None, 'Adam learning rate of the flow.'
     + _defaults('learning_rate'))
+_WARMUP_STEPS = flags.DEFINE_integer(
+    'warmup_steps', None, 'Raise every learning rate linearly from 0 over '
+    'this many steps (default: 0; with --init_from, '
+    f'{INIT_FROM_WARMUP_STEPS}: Adam\'s first steps at the full rate wreck '
+    'trained weights).', lower_bound=0)
 _CRITIC_LEARNING_RATE = flags.DEFINE_float(
     'critic_learning_rate', None, 'Adam learning rate of the AAE adversary.'
     + _defaults('critic_learning_rate', 'task'))
@@ -141,7 +151,7 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
 
 _TRAINER_FLAGS = (_TRAIN_STEPS, _BATCH_SIZE, _LEARNING_RATE, _SEED,
                   _CHECKPOINT_EVERY, _LOG_EVERY, _IMAGE_EVERY,
-                  _STEPS_PER_LOOP, _MIXED_PRECISION)
+                  _STEPS_PER_LOOP, _MIXED_PRECISION, _WARMUP_STEPS)
 _OTHER_FLAGS = {'task': (_CRITIC_LEARNING_RATE, _RECONSTRUCTION_STEPS),
                 'model': (_EPSILON_SQ,),
                 'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS)}
@@ -170,6 +180,8 @@ def overrides_from_flags(config):
       if not hasattr(part, flag.name):
         raise ValueError(f'--{flag.name} does not apply to {config.name}')
       items[f'{section}.{flag.name}'] = flag.value
+  if _INIT_FROM.value and _WARMUP_STEPS.value is None:
+    items['trainer.warmup_steps'] = INIT_FROM_WARMUP_STEPS
   if _ADVERSARIAL_STEPS.value is not None:
     if not hasattr(config.task, 'reconstruction_steps'):
       raise ValueError(f'--adversarial_steps does not apply to {config.name}')

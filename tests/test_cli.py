@@ -50,3 +50,25 @@ def test_a_finished_run_started_again_keeps_its_record(tmp_path, capsys):
   with open(tmp_path / 'metrics.json') as f:
     assert f.read() == record
   assert int(again.step.numpy()) == 1
+
+
+def test_help_lists_the_programs_own_flags_and_exits_0():
+  for module, ours in (('official.train', '--warmup_steps'),
+                       ('official.export', '--max_samples')):
+    for flag in ('--help', '--helpfull'):
+      done = _run([module, flag])
+      assert done.returncode == 0 and done.stderr == '', done.stderr
+      assert ours in done.stdout and '--experiment' in done.stdout
+      # absl's full help listed every imported module's flags under the
+      # module's name (absl.logging, TensorFlow's TPU and tensor tracer).
+      assert 'absl.' not in done.stdout, flag
+
+
+def test_an_unknown_experiment_is_one_line_naming_the_valid_ones(tmp_path):
+  done = _run(['official.train', '--experiment=pie_mnits',
+               f'--model_dir={tmp_path / "run"}'])
+  assert done.returncode == 1
+  assert done.stderr.splitlines() == [
+      "error: unknown experiment 'pie_mnits'; valid names: pie, pie_mnist, "
+      'revnet_aae, revnet_aae_celeba64, revnet_ot, revnet_ot_mnist']
+  assert not os.path.exists(tmp_path / 'run')

@@ -43,6 +43,16 @@ def test_weights_file_round_trip(tmp_path):
   np.testing.assert_array_equal(other.encode_full(x), model.encode_full(x))
 
 
+def test_keras_file_is_refused_before_any_file_is_written(tmp_path):
+  model = official.build_model('pie_mnist', conv_hidden=8, dense_hidden=16,
+                               steps=1)
+  model.encode_full(_digits())
+  with pytest.raises(NotImplementedError,
+                     match=r'official\.export\.save\(model, PATH\)'):
+    model.save(str(tmp_path / 'm.keras'))
+  assert os.listdir(tmp_path) == []
+
+
 def test_load_model_on_an_export_points_to_tfsm_layer():
   with pytest.raises(ValueError, match='TFSMLayer'):
     keras.models.load_model(PIE)

@@ -47,6 +47,12 @@ class Adam(keras.optimizers.Adam):
   it: one buffer the size of the model (230 MiB for the 60M-parameter CelebA
   RevNet).
 
+  With `warmup_steps` = W above 0, the learning rate rises linearly over the
+  first W updates, lr min(1, t / W) at update t: Adam's first update moves
+  every weight by about lr whatever its gradient (m_1 / sqrt(v_1) = sign(g_1)),
+  which trained weights do not survive at a rate meant for training from
+  scratch (`--init_from`); by the full rate the moments hold W gradients.
+
   #### Example
 
   ```python
@@ -57,6 +63,13 @@ class Adam(keras.optimizers.Adam):
   [v.path for v in optimizer.variables]  # iteration, learning rate, velocity
   ```
   """
+
+  def __init__(self, learning_rate=0.001, *args, warmup_steps=0, **kwargs):
+    super().__init__(learning_rate, *args, **kwargs)
+    self.warmup_steps = int(warmup_steps)
+
+  def get_config(self):
+    return {**super().get_config(), 'warmup_steps': self.warmup_steps}
 
   @property
   def _keeps_momentum(self):
@@ -107,6 +120,9 @@ class Adam(keras.optimizers.Adam):
                                   learning_rate):
     """Keras' update of each variable on each of its devices, with the
     step's scalars computed once per dtype."""
+    if self.warmup_steps > 0:
+      learning_rate = learning_rate * ops.minimum(
+          1., ops.cast(self.iterations + 1, 'float32') / self.warmup_steps)
     if self.amsgrad:
       return super()._distributed_tf_update_step(distribution, grads_and_vars,
                                                  learning_rate)

@@ -40,7 +40,8 @@ class Task:
 
   def _adam(self, learning_rate, variables):
     optimizer = Adam(learning_rate, beta_1=self.train.beta_1,
-                     beta_2=self.train.beta_2)
+                     beta_2=self.train.beta_2,
+                     warmup_steps=self.train.warmup_steps)
     optimizer.build(variables)  # inside the strategy scope, never lazily
     return optimizer
 

@@ -92,6 +92,18 @@ class InvertibleAutoencoder(keras.Model):
   def call(self, inputs):
     return self.encode(inputs)
 
+  def save(self, filepath, *args, **kwargs):
+    """Refused, before any file is created: a `.keras` file needs every
+    layer's config, and the flow is a TFP bijector, which Keras cannot
+    serialize."""
+    del args, kwargs
+    raise NotImplementedError(
+        f'{type(self).__name__} cannot be saved as {filepath}: its flow is a '
+        'TFP bijector, which Keras cannot serialize; use '
+        'official.export.save(model, PATH) for a SavedModel, or '
+        'model.save_weights("NAME.weights.h5") and load_weights into a model '
+        'built with official.build_model from the same config')
+
 
 def check_image_shape(config, image_shape, model_name):
   """Raises a ValueError if `config` fixes an image shape other than
