@@ -30,6 +30,27 @@ def test_export_as_a_tfsm_layer_in_a_keras_model(endpoint, load_pretrained):
   assert len(layer.weights) == len(loaded.weights)
 
 
+@pytest.mark.parametrize('name', ['pie_mnist', 'revnet_ot_mnist'])
+def test_a_frozen_export_under_a_trained_head_in_fit(name):
+  """A frozen `TFSMLayer` runs under `fit`'s GradientTape (the RevNet export
+  raised `LookupError` there before it kept its custom gradients)."""
+  layer = keras.layers.TFSMLayer(os.path.join(REPO, 'pretrained', name, '1'),
+                                 call_endpoint='encode', trainable=False)
+  inputs = keras.Input((28, 28, 1))
+  head = keras.layers.Dense(10)
+  model = keras.Model(inputs, head(layer(inputs)['codes']))
+  model.compile('adam', keras.losses.SparseCategoricalCrossentropy(
+      from_logits=True))
+  frozen = [w.numpy().copy() for w in layer.weights]
+  start = [w.numpy().copy() for w in head.weights]
+  history = model.fit(_digits(8), np.arange(8) % 10, epochs=2, batch_size=4,
+                      verbose=0)
+  assert np.all(np.isfinite(history.history['loss']))
+  assert all(np.array_equal(w.numpy(), v) for w, v in zip(layer.weights,
+                                                          frozen))
+  assert not np.allclose(head.weights[0].numpy(), start[0])
+
+
 def test_weights_file_round_trip(tmp_path):
   small = dict(conv_hidden=8, dense_hidden=16, steps=1)
   model, other = (official.build_model('pie_mnist', **small)

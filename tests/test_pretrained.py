@@ -97,16 +97,33 @@ def test_readme_lines_sample_encode_and_decode(load_pretrained):
                              atol=1e-3)
 
 
-def test_gradients_through_loaded_pie_but_not_loaded_revnet(load_pretrained):
+@pytest.mark.parametrize('name,run', [('pie_mnist', 'pie_eps0.01'),
+                                      ('revnet_ot_mnist', 'ot_b1000')])
+def test_gradients_through_a_loaded_export_equal_the_models(
+    load_pretrained, name, run):
+  """Through `encode_full` and `decode`: the exports keep the RevNet's
+  custom gradients, so both models differentiate (a frozen layer in `fit`
+  runs under a tape too)."""
+  from official import run_dir  # pylint: disable=g-import-not-at-top
+  model = run_dir.restore_model(name, os.path.join(PRETRAINED,
+                                                   'training_runs', run))
+  loaded = load_pretrained(name)
   x = tf.Variable(np.random.default_rng(0).uniform(
       size=(2, 28, 28, 1)).astype(np.float32))
-  pie = load_pretrained('pie_mnist')
-  with tf.GradientTape() as tape:
-    log_prob = tf.reduce_sum(pie.log_prob(images=x)['log_prob'])
-  gradient = tape.gradient(log_prob, x)
-  assert np.all(np.isfinite(gradient)) and np.any(gradient != 0)
-  ot = load_pretrained('revnet_ot_mnist')
-  with pytest.raises(LookupError, match='No gradient defined'):
+  z = tf.Variable(np.random.default_rng(1).standard_normal(
+      (2, model.encode(x).shape[1])).astype(np.float32))
+
+  def gradient(function, variable):
     with tf.GradientTape() as tape:
-      codes = tf.reduce_sum(ot.encode_full(images=x)['codes'])
-    tape.gradient(codes, x)
+      total = tf.reduce_sum(tf.square(function(variable)))
+    return tape.gradient(total, variable)
+
+  for ours, reference in (
+      (gradient(lambda v: loaded.encode_full(images=v)['codes'], x),
+       gradient(model.encode_full, x)),
+      (gradient(lambda v: loaded.decode(codes=v)['images'], z),
+       gradient(model.decode, z))):
+    assert np.any(reference.numpy() != 0)
+    np.testing.assert_allclose(ours, reference, rtol=1e-3,
+                               atol=1e-4 * float(tf.reduce_max(tf.abs(
+                                   reference))))
