@@ -2,6 +2,7 @@
 cost clamp, initialization from 10,000 digits, and its TensorBoard view."""
 
 import glob
+import os
 
 import numpy as np
 import pytest
@@ -101,3 +102,13 @@ def test_tensorboard_shows_the_used_dimensions_per_class(tmp_path):
   assert {f'class_stds/class_{c}' for c in range(10)} <= tags
   assert {'used_dims/any_class', 'used_dims/shared_by_classes',
           'train/transport'} <= tags
+
+
+def test_a_batch_that_is_not_a_multiple_of_the_classes_is_refused_first(
+    tmp_path):
+  """Before the 10,000-image initialization and its checkpoint: a refused run
+  leaves nothing behind."""
+  with pytest.raises(ValueError, match='batch_size 25 is not a multiple of '
+                     'the 10 classes'):
+    train_tiny_run('revnet_ot_mnist', tmp_path / 'run', batch_size=25)
+  assert not os.path.exists(tmp_path / 'run')

@@ -329,6 +329,10 @@ class Trainer:
       raise TrainingError(
           f'--jit_compile is not available for {self.task.config.name}: its '
           f'optimal-transport plans are computed by POT outside TensorFlow')
+    # Before anything is built or written: a refused run leaves nothing.
+    pipelines.check_batches(self.data, self.train.batch_size,
+                            self.strategy.num_replicas_in_sync,
+                            self.task.balanced_batches)
     info_path = self._prepare_model_dir()
     # The chief writes the folder; the other workers only their scratch.
     lock = run_lock.RunLock(self.model_dir) if self.is_chief else None

@@ -406,13 +406,36 @@ def _uniform_order(count, seed, global_batch):
       lambda epoch: tf.stack([seed, epoch]))
 
 
+def _not_a_multiple(global_batch, classes):
+  return ValueError(f'batch_size {global_batch} is not a multiple of the '
+                    f'{classes} classes, as class-balanced batches need')
+
+
+def check_batches(data, global_batch, replicas, balanced):
+  """Raises, before any data is read or anything is built, the `ValueError`
+  that the pipeline of `global_batch` over `replicas` would raise later:
+  a batch that the replicas cannot split evenly, class-balanced batches of
+  a dataset without labels, or a batch that is not a multiple of the
+  classes."""
+  if global_batch % replicas:
+    raise ValueError(f'batch_size {global_batch} is not divisible by the '
+                     f'{replicas} replicas')
+  if not balanced:
+    return
+  classes = describe(data).num_classes
+  if not classes:
+    raise ValueError(f'class-balanced batches need class labels, which '
+                     f'{data.dataset} does not have')
+  if global_batch % classes:
+    raise _not_a_multiple(global_batch, classes)
+
+
 def _balanced_order(labels, seed, global_batch):
   """Step -> the global batch's indices: `global_batch / classes` examples
   of each class in turn, each class shuffled per epoch of its own."""
   classes = int(labels.max()) + 1
   if global_batch % classes:
-    raise ValueError(f'batch_size {global_batch} is not a multiple of the '
-                     f'{classes} classes, as class-balanced batches need')
+    raise _not_a_multiple(global_batch, classes)
   per_class = global_batch // classes
   members = [np.flatnonzero(labels == c) for c in range(classes)]
   empty = [c for c, rows in enumerate(members) if not len(rows)]
