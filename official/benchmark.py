@@ -26,10 +26,12 @@ import subprocess
 import sys
 import tempfile
 
-from absl import app
-from absl import flags
+from official import cli  # pylint: disable=g-import-not-at-top
 
-from official import cli
+cli.quiet_tensorflow()  # before anything imports TensorFlow
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags  # pylint: disable=g-import-not-at-top
 
 _PHASES = {'reconstruction': ('revnet_aae_celeba64', 'revnet_aae'),
            'adversarial': ('revnet_aae_celeba64', 'revnet_aae'),
@@ -87,7 +89,9 @@ def _run(jit, saving, tf32=False, mixed_precision=False):
             'error': _failure(done)}
   result = json.loads(done.stdout.strip().splitlines()[-1])
   median = statistics.median(result['step_s'])
-  result.update(memory_saving=saving, step_s_median=round(median, 4),
+  # The step's own name is 'train' for the one-phase recipes (mle, ot).
+  result.update(phase=FLAGS.phase, memory_saving=saving,
+                step_s_median=round(median, 4),
                 images_per_s=round(FLAGS.batch_size / median, 1),
                 gflop_per_s=round(result['step_gflop'] / median, 1))
   return result

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -87,3 +88,19 @@ def test_end_to_end_times_the_trainer_on_a_release_beside_the_step(tmp_path):
   assert 'stages' in result['step']['overrides']
   assert result['trainer_over_step'] == round(
       result['trainer']['step_s_median'] / result['step']['step_s_median'], 3)
+
+
+def test_benchmark_is_quiet_and_reports_the_phase_asked_for(tmp_path):
+  """A fresh process, as users start it: no TensorFlow start-up lines."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('TF_CPP_MIN_LOG_LEVEL', 'PYTHONPATH')}
+  done = subprocess.run(
+      [sys.executable, '-m', 'official.benchmark', '--experiment=pie_mnist',
+       '--phase=mle', '--xla=false', '--batch_size=4', '--steps=1',
+       '--model_override=conv_hidden=8', '--model_override=dense_hidden=16',
+       '--model_override=steps=1'], cwd=REPO, env=env, capture_output=True,
+      text=True, timeout=600)
+  assert done.returncode == 0, done.stderr
+  assert done.stderr == ''
+  [result] = [json.loads(line) for line in done.stdout.splitlines()]
+  assert result['phase'] == 'mle' and len(result['step_s']) == 1
