@@ -52,6 +52,11 @@ class Householder(KerasLayerBijector):
   vectors multiplied together, so that K reflections of `channels`-vectors
   parameterize an orthogonal matrix of the channels.
 
+  By default the vectors are float32 (Keras' `floatx`) and the reflections
+  are applied in the input's dtype, so a float64 base distribution needs no
+  argument here; `dtype=tf.float64` stores the vectors in float64 too, and
+  then the bijector takes float64 inputs only.
+
   #### Example
 
   ```python
@@ -71,14 +76,16 @@ class Householder(KerasLayerBijector):
        https://arxiv.org/abs/1811.00539
   """
 
-  def __init__(self, channels, num_reflections=3, dtype=tf.float32,
+  def __init__(self, channels, num_reflections=3, dtype=None,
                validate_args=False, name='householder'):
     """Builds the reflections.
 
     Args:
       channels: Python `int`, the size of the last axis.
       num_reflections: Python `int`, how many reflections to multiply.
-      dtype: dtype of the reflection vectors (and of the inputs).
+      dtype: dtype of the reflection vectors, and then of the inputs; by
+        default float32 vectors (Keras' `floatx`) applied in the inputs'
+        dtype, whatever it is.
       validate_args: Python `bool`: also check, at every call, that no
         reflection vector is zero, and sizes unknown when the graph is built.
       name: Python `str` name of the bijector.
@@ -94,11 +101,11 @@ class Householder(KerasLayerBijector):
     if channels < 1 or num_reflections < 1:
       raise ValueError(f'{name}: channels and num_reflections must be '
                        f'positive, got {channels} and {num_reflections}.')
-    dtype = tf.as_dtype(dtype)
+    dtype = None if dtype is None else tf.as_dtype(dtype)
     with tf.name_scope(name) as name:
       self._channels = channels
       self._reflections = _ReflectionVectors(
-          num_reflections, channels, dtype=dtype.name,
+          num_reflections, channels, dtype=dtype and dtype.name,
           name=name.rstrip('/') + '_vectors')
       self._reflections.build()
       super().__init__(
@@ -132,7 +139,7 @@ class Householder(KerasLayerBijector):
     x = _shapes.with_assertions(x, _shapes.check_axis(
         x, -1, self.name, 'the channel count', self.validate_args,
         equals=self._channels))
-    vectors = tf.convert_to_tensor(self._reflections.vectors)
+    vectors = tf.cast(self._reflections.vectors, x.dtype)
     for k in order:
       v = vectors[k]
       x = x - (2. / tf.reduce_sum(v * v)) * tf.reduce_sum(

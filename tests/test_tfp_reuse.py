@@ -115,3 +115,22 @@ def test_multiscale_chain_takes_any_leading_shape():
   compiled = tf.function(digits.log_prob, jit_compile=True)
   np.testing.assert_allclose(compiled(tf.identity(grid)),
                              expected.reshape(2, 3), rtol=1e-5, atol=1e-4)
+
+
+def test_a_float64_base_needs_no_dtype_argument():
+  """The flow's arithmetic follows the base distribution's dtype: float32
+  networks and Householder vectors, float64 couplings and reflections."""
+  flow = tfb.Chain([
+      bijectors.Householder(channels=8),
+      bijectors.AffineCoupling(layers.ShiftAndLogScale(16, 4),
+                               layers.ShiftAndLogScale(16, 4), event_ndims=1)])
+  dist = tfd.TransformedDistribution(
+      tfd.Sample(tfd.Normal(tf.constant(0., tf.float64), 1.), [8]), flow)
+  x = dist.sample(5, seed=1)
+  assert x.dtype == dist.log_prob(x).dtype == tf.float64
+  round_trip = flow.inverse(tf.identity(flow.forward(tf.identity(x))))
+  assert float(tf.reduce_max(tf.abs(round_trip - x))) < 1e-12
+  # Asked for, the vectors are float64 too, and so must the inputs be.
+  both = bijectors.Householder(channels=8, dtype=tf.float64)
+  assert both.vectors.dtype == tf.float64
+  assert both.forward(x).dtype == tf.float64
