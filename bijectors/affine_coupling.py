@@ -45,7 +45,7 @@ class AffineCoupling(JointLogDet, KerasLayerBijector):
   flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0., 1.), [8]),
                                      coupling)
   log_p = flow.log_prob(flow.sample(5))   # (5,)
-  flow.log_prob(flow.sample())            # a scalar
+  flow.log_prob(flow.sample()).shape      # (): one event
   ```
 
   #### References

@@ -1,8 +1,26 @@
 import os
+import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import pytest  # noqa: E402
+
+
+_DISTRIBUTION = 'invertible-autoencoders'
+
+
+def _require_installed():
+  """Stops the run in one line where the project is not installed: the
+  programs the tests start (`python -m official.train`, ...) import it from
+  the environment, not from this folder."""
+  import importlib.metadata  # pylint: disable=g-import-not-at-top
+  try:
+    importlib.metadata.distribution(_DISTRIBUTION)
+  except importlib.metadata.PackageNotFoundError:
+    pytest.exit(f'{_DISTRIBUTION} is not installed in this Python '
+                f'({sys.executable}): run `make test`, or first `pip install '
+                '-r requirements-test.txt && pip install --no-deps -e .`',
+                returncode=4)
 
 
 def pytest_configure(config):
@@ -11,6 +29,7 @@ def pytest_configure(config):
   tests need them). Under `-n`, in the test workers only: the controlling
   process runs no test and would import TensorFlow (seconds of CPU before the
   workers start) for nothing."""
+  _require_installed()
   if getattr(config.option, 'numprocesses', None) and not hasattr(
       config, 'workerinput'):
     return

@@ -1,4 +1,5 @@
-"""FID: the TF2 Inception against the reference features of the TF graph."""
+"""FID: the TF2 Inception against the reference features of the TF graph
+(where they lie beside the checkout), and the Frechet distance everywhere."""
 
 import os
 
@@ -10,9 +11,6 @@ import tensorflow as tf
 from official.evaluation import fid
 from tests.conftest import FID_DATA
 from tests.conftest import needs_fid_data
-
-pytestmark = needs_fid_data
-
 
 _WEIGHTS = os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz')
 _LAST_UNIT = 'net.layers.mixed_10.tower_2_conv.weight'
@@ -41,6 +39,7 @@ def _features(extractor, scaled):
                          for i in range(0, len(scaled), 8)])
 
 
+@needs_fid_data
 def test_features_and_fid_match_the_reference(extractor, reference):
   a = _features(extractor, reference['inputs'])
   b = _features(extractor, reference['set_b_inputs'])
@@ -50,6 +49,7 @@ def test_features_and_fid_match_the_reference(extractor, reference):
   assert abs(distance - float(reference['fid_ab'])) <= 1e-3
 
 
+@needs_fid_data
 def test_block_outputs_match_the_reference_intermediates(extractor):
   with np.load(os.path.join(FID_DATA, 'reference_intermediates.npz')) as data:
     blocks = dict(extractor.blocks(tf.constant(data['input'])))
@@ -58,6 +58,7 @@ def test_block_outputs_match_the_reference_intermediates(extractor):
       assert np.max(np.abs(blocks[name] - data[name])) <= 1e-4, name
 
 
+@needs_fid_data
 def test_preprocessing_pixels_of_any_size_and_channels(extractor, reference):
   scaled = reference['inputs'][:2]
   pixels = np.round(scaled * 128. + 128.).astype(np.uint8)  # exact
@@ -130,6 +131,7 @@ def graph_def(tmp_path_factory, weights):
       lambda x: fid.InceptionExtractor(weights).features_of_scaled(x))
 
 
+@needs_fid_data
 def test_graph_def_loading_path(graph_def, reference):
   from_graph = fid.InceptionExtractor.from_source(str(graph_def))
   pixels = np.round(reference['inputs'][:2] * 128. + 128.)
@@ -146,6 +148,7 @@ def _archive(tmp_path, graph_def_path):
   return archive.as_uri()
 
 
+@needs_fid_data
 def test_probe_features_identify_the_network(extractor, weights, graph_def,
                                             tmp_path):
   assert fid.check_extractor(extractor) <= 1e-4
