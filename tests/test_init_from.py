@@ -113,3 +113,21 @@ def test_fine_tuning_the_shipped_pie_keeps_its_bits_per_dim(tmp_path):
   assert len(bits) == 12 and max(bits) < bits[0] + 0.1, bits
   with open(tmp_path / 'experiment.json') as f:
     assert json.load(f)['config']['trainer']['warmup_steps'] == 100
+
+
+def test_a_revnet_export_restores_by_outputs(tmp_path):
+  """The RevNet's F and G have the same shapes: only the outputs show that
+  each weight went back to its own place."""
+  from official import run_dir  # pylint: disable=g-import-not-at-top
+  from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  train_tiny_run('revnet_ot_mnist', tmp_path / 'run', steps=2)
+  exported = export.export('revnet_ot_mnist', str(tmp_path / 'run'),
+                           str(tmp_path / 'x'))
+  config = tiny_config('revnet_ot_mnist').model
+  model = official.build_model(config)
+  fresh = model.encode_full(_DIGITS).numpy()
+  run_dir.init_weights(model, config, exported)
+  codes = model.encode_full(_DIGITS).numpy()
+  expected = tf.saved_model.load(exported).encode_full(images=_DIGITS)['codes']
+  assert not np.allclose(fresh, expected, atol=1e-3)
+  np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-5)
