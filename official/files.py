@@ -20,8 +20,7 @@ import shutil
 import socket
 import sys
 
-__all__ = ['WriteError', 'remove_stale_partials', 'write_json', 'writing',
-           'written_atomically']
+__all__ = ['WriteError', 'write_json', 'writing', 'written_atomically']
 
 _PARTIAL = re.compile(r'^\.(?P<name>.+)\.partial-(?P<pid>\d+)@(?P<host>.+)$')
 
@@ -88,21 +87,15 @@ def _alive(pid):
   return True
 
 
-def remove_stale_partials(directory):
+def _remove_stale_partials(directory):
   """Removes the temporary files and folders in `directory` that processes
-  of this host, which no longer run, left unfinished. Returns their paths."""
-  host, removed = socket.gethostname(), []
-  try:
-    names = os.listdir(directory)
-  except OSError:
-    return removed
-  for name in names:
+  of this host, which no longer run, left unfinished."""
+  host = socket.gethostname()
+  for name in os.listdir(directory):
     match = _PARTIAL.match(name)
     if (match and match['host'] == host and int(match['pid']) != os.getpid()
         and not _alive(int(match['pid']))):
       _remove(os.path.join(directory, name))
-      removed.append(os.path.join(directory, name))
-  return removed
 
 
 @contextlib.contextmanager
@@ -121,7 +114,7 @@ def written_atomically(path):
   try:
     with writing(path):
       os.makedirs(directory, exist_ok=True)
-      remove_stale_partials(directory)
+      _remove_stale_partials(directory)
       yield temp
       os.replace(temp, path)
   except BaseException:

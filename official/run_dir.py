@@ -8,9 +8,9 @@ import sys
 import tempfile
 
 __all__ = ['RunDirError', 'checkpoint_prefixes', 'complete_checkpoints',
-           'init_weights',
-           'read_experiment_info', 'read_scalars', 'restore_model',
-           'restore_newest', 'unreadable_error']
+           'init_weights', 'read_experiment_info', 'read_scalars',
+           'recorded_checkpoints', 'restore_model', 'restore_newest',
+           'unreadable_error']
 
 _CHECKPOINT_FILE = re.compile(r'(ckpt-(\d+))\.(index|data-\d+-of-\d+)$')
 
@@ -72,26 +72,35 @@ def checkpoint_prefixes(directory):
           for n in sorted(numbers, reverse=True)]
 
 
-def complete_checkpoints(directory):
-  """The checkpoints in `directory` that were written to their end, newest
-  first.
+def recorded_checkpoints(directory):
+  """The names (`ckpt-N`) that the folder's `checkpoint` state file records,
+  or None where it has no readable one.
 
-  `tf.train.CheckpointManager` records a checkpoint in the folder's
-  `checkpoint` state file (written atomically) only once its files are
-  complete, so a run that is saving one right now, or was killed while
-  saving, has its newest files left out. A folder without a state file
-  (checkpoint files copied by hand) is taken as it is.
+  `tf.train.CheckpointManager` writes that file atomically and records a
+  checkpoint there only once its files are complete.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  found = checkpoint_prefixes(directory)
   if not os.path.exists(os.path.join(directory, 'checkpoint')):
-    return found
+    return None
   try:
     state = tf.train.get_checkpoint_state(directory)
   except (tf.errors.OpError, ValueError):
-    return found
-  recorded = {os.path.basename(p) for p in (
+    return None
+  return {os.path.basename(p) for p in (
       state.all_model_checkpoint_paths if state else ())}
+
+
+def complete_checkpoints(directory):
+  """The checkpoints in `directory` that were written to their end, newest
+  first: those the state file records (`recorded_checkpoints`), so that a
+  run saving one right now, or killed while saving, has its newest files
+  left out. A folder without a state file (checkpoint files copied by hand)
+  is taken as it is.
+  """
+  found = checkpoint_prefixes(directory)
+  recorded = recorded_checkpoints(directory)
+  if recorded is None:
+    return found
   return [p for p in found if os.path.basename(p) in recorded]
 
 

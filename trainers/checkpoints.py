@@ -15,25 +15,17 @@ import shutil
 import tensorflow as tf
 
 from official import files
+from official import run_dir
 
 __all__ = ['CheckpointManager']
-
-
-def _recorded(directory, name):
-  """Whether the state file lists the checkpoint `name` (`ckpt-N`)."""
-  try:
-    state = tf.train.get_checkpoint_state(directory)
-  except (tf.errors.OpError, ValueError):
-    return False
-  return state is not None and name in {
-      os.path.basename(p) for p in state.all_model_checkpoint_paths}
 
 
 def _remove_pieces(prefix):
   """Removes what a failed save of `prefix` left, unless it completed."""
   directory, name = os.path.split(prefix)
   shutil.rmtree(prefix + '_temp', ignore_errors=True)
-  if os.path.exists(prefix + '.index') and _recorded(directory, name):
+  if (os.path.exists(prefix + '.index') and
+      name in (run_dir.recorded_checkpoints(directory) or ())):
     return
   for entry in os.listdir(directory):
     if entry.startswith(name + '.'):

@@ -380,8 +380,7 @@ def _replica_rows(input_context, global_batch):
   replicas = input_context.num_replicas_in_sync if input_context else 1
   pipelines, pipeline_id = _pipeline(input_context)
   if global_batch % replicas:
-    raise ValueError(f'batch_size {global_batch} is not divisible by the '
-                     f'{replicas} replicas')
+    raise _not_divisible(global_batch, replicas)
   per_pipeline = replicas // pipelines
   return per_pipeline, pipeline_id * per_pipeline, global_batch // replicas
 
@@ -411,6 +410,16 @@ def _not_a_multiple(global_batch, classes):
                     f'{classes} classes, as class-balanced batches need')
 
 
+def _not_divisible(global_batch, replicas):
+  return ValueError(f'batch_size {global_batch} is not divisible by the '
+                    f'{replicas} replicas')
+
+
+def _unlabelled(dataset):
+  return ValueError(f'class-balanced batches need class labels, which '
+                    f'{dataset} does not have')
+
+
 def check_batches(data, global_batch, replicas, balanced):
   """Raises, before any data is read or anything is built, the `ValueError`
   that the pipeline of `global_batch` over `replicas` would raise later:
@@ -418,14 +427,12 @@ def check_batches(data, global_batch, replicas, balanced):
   a dataset without labels, or a batch that is not a multiple of the
   classes."""
   if global_batch % replicas:
-    raise ValueError(f'batch_size {global_batch} is not divisible by the '
-                     f'{replicas} replicas')
+    raise _not_divisible(global_batch, replicas)
   if not balanced:
     return
   classes = describe(data).num_classes
   if not classes:
-    raise ValueError(f'class-balanced batches need class labels, which '
-                     f'{data.dataset} does not have')
+    raise _unlabelled(data.dataset)
   if global_batch % classes:
     raise _not_a_multiple(global_batch, classes)
 
@@ -541,8 +548,7 @@ def _order(labels, count, seed, global_batch, balanced, dataset):
   if not balanced:
     return _uniform_order(count, seed, global_batch)
   if labels is None or labels.min(initial=0) < 0:
-    raise ValueError(f'class-balanced batches need class labels, which '
-                     f'{dataset} does not have')
+    raise _unlabelled(dataset)
   return _balanced_order(labels, seed, global_batch)
 
 
@@ -562,8 +568,7 @@ def make_dataset_fn(data, seed, global_batch, start_step=0, balanced=False,
   """
   _check_data_dir(data)
   if balanced and _registered(data.dataset).num_classes == 0:
-    raise ValueError(f'class-balanced batches need class labels, which '
-                     f'{data.dataset} does not have')
+    raise _unlabelled(data.dataset)
   target = _target(data)
   source = _registered(data.dataset).source
   if _in_memory(data):
