@@ -119,11 +119,16 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
     labels_grid = np.repeat(np.arange(classes), 10)
     save('class_samples.png', model.sample(len(labels_grid), labels_grid,
                                            seed=seed, temperature=temperature))
-    stds = model.class_stds.numpy()
-    dims = np.argsort(-stds.mean(axis=0))[:3]
-    save('traversals.png', model.decode_full(_traversal(
-        model, model.class_means.numpy(), dims, stds.mean(axis=0))),
-         columns=7)
+    # Fig. 12 as the authors' Plots notebook draws it: each class's mean
+    # varied over +-2 of its own std along the 3 dims of largest average std.
+    means, stds = model.class_means.numpy(), model.class_stds.numpy()
+    dims = np.argsort(-stds.mean(axis=0), kind='stable')[:3]
+    steps = np.linspace(-2., 2., 9)
+    grid = np.repeat(means[:, None, None], len(dims), 1).repeat(9, 2)
+    for i, d in enumerate(dims):
+      grid[:, i, :, d] = means[:, None, d] + steps * stds[:, None, d]
+    save('traversals.png', model.decode_full(
+        grid.reshape(-1, means.shape[1]).astype(np.float32)), columns=9)
   else:  # AAE RevNet: standard normal on the prior dims
     save('samples.png', model.sample(100, seed=seed, temperature=temperature))
     rng = np.random.default_rng(seed)
@@ -144,8 +149,9 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   from official.evaluation import fid  # pylint: disable=g-import-not-at-top
   from official.evaluation import metrics  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
-  data = experiments.from_json(
-      run_dir.read_experiment_info(experiment, model_dir)).data
+  config = experiments.from_json(
+      run_dir.read_experiment_info(experiment, model_dir))
+  data = config.data
   model = run_dir.restore_model(experiment, model_dir)
   print(f'reading {num_test:,} held-out images of {data.dataset}',
         file=sys.stderr, flush=True)
@@ -168,10 +174,15 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
                 (n,) + model.image_shape, [seed, i])), len(images),
         'test bits/dim')))
   if getattr(model.config, 'num_classes', 0):
-    results.update(metrics.latent_usage(model.class_stds.numpy(), 0.1))
+    task = config.task
+    stds = model.class_stds.numpy()
+    results.update(metrics.latent_usage(stds, task.used_dim_threshold))
+    results.update(metrics.visible_dims(
+        model.decode_full, model.class_means.numpy(), stds,
+        task.visible_dims_top, task.visible_change_threshold))
     codes = _batched(lambda n, i: model.encode_full(images[i:i + n]),
                      len(images), 'encoding the test images')
-    results.update(metrics.code_usage(codes, labels, 0.1))
+    results.update(metrics.code_usage(codes, labels, task.used_dim_threshold))
   if inception:
     extractor = fid.InceptionExtractor.from_source(inception)
     features = lambda pictures, stage: _batched(
@@ -191,6 +202,14 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   results['figures'] = figures(model, images, labels, out_dir, seed,
                                temperature)
   curves = run_dir.read_scalars(model_dir, 'used_dims/class_')
+  visible = run_dir.read_scalars(model_dir, 'visible_dims/class_')
+  if visible:
+    from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
+    results['figures']['visible_dims_over_training.png'] = save_line_plot(
+        {tag.split('_')[-1]: curve for tag, curve in visible.items()},
+        os.path.join(out_dir, 'visible_dims_over_training.png'),
+        'dimensions that visibly change the class mean, per class',
+        'training step', 'dimensions')
   if curves:
     results.update(metrics.plateau(
         {int(tag.split('_')[-1]): curve for tag, curve in curves.items()},
@@ -199,7 +218,8 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
     results['figures']['used_dims_over_training.png'] = save_line_plot(
         {tag.split('_')[-1]: curve for tag, curve in curves.items()},
         os.path.join(out_dir, 'used_dims_over_training.png'),
-        'dimensions with class std > 0.1, per class', 'training step',
+        f'dimensions with class std > {config.task.used_dim_threshold}, '
+        'per class', 'training step',
         'dimensions')
   files.write_json(os.path.join(out_dir, 'metrics.json'), results)
   return results

@@ -42,11 +42,40 @@ def test_code_usage_counts_dims_where_a_class_spreads():
 
 
 def test_latent_usage_counts_dims_above_threshold():
-  stds = np.array([[0.5, 0.05, 0.2], [0.01, 0.02, 0.3]])
+  stds = np.array([[0.5, 0.05, 0.2, 0.0],
+                   [0.01, 0.02, 0.3, 0.15],
+                   [0.3, 0.0, 0.0, 0.11]])
   usage = metrics.latent_usage(stds, 0.1)
-  assert usage['used_dims_per_class'] == [2, 1]
-  assert usage['used_dims_any_class'] == 2
-  assert usage['used_dims_shared'] == 1  # dimension 2, used by both
+  assert usage['used_dims_per_class'] == [2, 2, 2]
+  assert usage['used_dims_any_class'] == 3
+  # Dimensions 0, 2 and 3 are each used by two classes, none by all three
+  # (a "used by every class" count would give 0).
+  assert usage['used_dims_shared'] == 3
+  assert metrics.latent_usage(stds, 0.25)['used_dims_shared'] == 1
+  assert metrics.latent_usage(stds, 0.35)['used_dims_shared'] == 0
+
+
+def test_visible_dims_reads_the_decoded_change_along_the_top_dims():
+  """With the identity as decoder, moving dimension d by +-2 std changes
+  one of the D pixels by 4 std: a mean change of 4 s / D."""
+  dims = 8
+  stds = np.zeros((3, dims))
+  stds[0, [5, 1, 2]] = [0.4, 0.2, 0.05]
+  stds[1, [5, 3]] = [0.3, 0.11]
+  stds[2, [1, 6, 3]] = [0.3, 0.25, 0.09]
+  means = np.random.default_rng(0).standard_normal((3, dims))
+  found = metrics.visible_dims(lambda codes: codes, means, stds, top=4,
+                               threshold=0.05)
+  # Class-averaged stds: dim 5 0.233, dim 1 0.167, dim 6 0.083, dim 3 0.067.
+  assert found['visible_dims_top'] == [5, 1, 6, 3]
+  np.testing.assert_allclose(found['visible_dims_change_per_class'],
+                             4. * stds[:, [5, 1, 6, 3]] / dims, atol=1e-4)
+  # A change of 4 s / 8 >= 0.05 needs s >= 0.1.
+  assert found['visible_dims_per_class'] == [2, 2, 2]
+  assert found['visible_dims_median'] == 2.
+  assert found['visible_dims_shared'] == 2  # dims 5 and 1, two classes each
+  assert found['largest_stds_per_class'][2][:3] == [0.3, 0.25, 0.09]
+  assert len(found['largest_stds_per_class'][0]) == 8
 
 
 @pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])

@@ -114,20 +114,35 @@ class OptimalTransportTask(Task):
   def after_step(self, model):
     model.class_stds.assign(tf.maximum(model.class_stds, 0.))
 
+  def _latent_usage(self, model):
+    config = self.task_config
+    stds = model.class_stds.numpy()
+    return {**metrics.latent_usage(stds, config.used_dim_threshold),
+            **metrics.visible_dims(model.decode_full, model.class_means.numpy(),
+                                   stds, config.visible_dims_top,
+                                   config.visible_change_threshold)}
+
   def write_summaries(self, model):
     """The latent space as it shrinks: per class, the dimensions in use
-    (std above the threshold) and the histogram of its stds."""
+    (std above the threshold), those that visibly change its decoded mean,
+    its largest stds and the histogram of all of them."""
+    usage = self._latent_usage(model)
     stds = model.class_stds.numpy()
-    usage = metrics.latent_usage(stds, self.task_config.used_dim_threshold)
     for c, used in enumerate(usage['used_dims_per_class']):
       tf.summary.scalar(f'used_dims/class_{c}', used)
+      tf.summary.scalar(f'visible_dims/class_{c}',
+                        usage['visible_dims_per_class'][c])
+      tf.summary.scalar(f'largest_std/class_{c}',
+                        usage['largest_stds_per_class'][c][0])
       tf.summary.histogram(f'class_stds/class_{c}', stds[c])
     tf.summary.scalar('used_dims/any_class', usage['used_dims_any_class'])
     tf.summary.scalar('used_dims/shared_by_classes',
                       usage['used_dims_shared'])
+    tf.summary.scalar('visible_dims/median', usage['visible_dims_median'])
+    tf.summary.scalar('visible_dims/shared_by_classes',
+                      usage['visible_dims_shared'])
 
   def evaluate(self, model, images, labels):
     results, reconstructions = super().evaluate(model, images, labels)
-    results.update(metrics.latent_usage(model.class_stds.numpy(),
-                                        self.task_config.used_dim_threshold))
+    results.update(self._latent_usage(model))
     return results, reconstructions

@@ -3,7 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['code_usage', 'latent_usage', 'round_trip', 'sharpness']
+__all__ = ['code_usage', 'latent_usage', 'round_trip', 'sharpness',
+           'visible_dims']
 
 _LAPLACE = np.array([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 _LUMA = (0.299, 0.587, 0.114)
@@ -66,6 +67,50 @@ def latent_usage(stds, threshold):
           'used_dims_per_class': used.sum(axis=1).tolist(),
           'used_dims_any_class': int(used.any(axis=0).sum()),
           'used_dims_shared': int((used.sum(axis=0) > 1).sum())}
+
+
+def visible_dims(decode, means, stds, top=4, threshold=0.05, spectrum=8):
+  """The dimensions each class visibly varies along, read as the RevNet
+  authors read them (their `notebooks/mnist/Plots.ipynb`, Fig. 12).
+
+  The `top` dimensions of the class-averaged std are taken for every class;
+  class c's dimension d counts when decoding its mean with d set to
+  m[c, d] - 2 s[c, d] and to m[c, d] + 2 s[c, d] changes the image by at
+  least `threshold` in mean absolute pixel value (the two ends of the
+  notebook's row of pictures).
+
+  Args:
+    decode: codes (N, D) to images in [0, 1] (`decode_full`).
+    means, stds: the class Gaussians, (C, D).
+
+  Returns:
+    the top dimensions, per class the image change along each of them and
+    the count of visible ones, their median, how many of the top dimensions
+    are visible in more than one class, and each class's `spectrum` largest
+    stds.
+  """
+  means, stds = np.asarray(means), np.asarray(stds)
+  dims = np.argsort(-stds.mean(axis=0), kind='stable')[:top]
+  num_classes = len(means)
+  codes = np.repeat(means[:, None, None, :], len(dims), axis=1)
+  codes = np.repeat(codes, 2, axis=2)  # (C, top, 2, D): ends of each row
+  for i, d in enumerate(dims):
+    codes[:, i, 0, d] = means[:, d] - 2. * stds[:, d]
+    codes[:, i, 1, d] = means[:, d] + 2. * stds[:, d]
+  images = np.asarray(decode(codes.reshape(-1, means.shape[1]).astype(
+      np.float32))).reshape((num_classes, len(dims), 2, -1))
+  change = np.abs(images[:, :, 1] - images[:, :, 0]).mean(axis=-1)
+  visible = change >= threshold
+  return {'visible_dims_rule': f'top {top} dims of the class-averaged std, '
+                               f'image change >= {threshold} over +-2 std',
+          'visible_dims_top': dims.tolist(),
+          'visible_dims_change_per_class': np.round(change.astype(np.float64), 4).tolist(),
+          'visible_dims_per_class': visible.sum(axis=1).tolist(),
+          'visible_dims_median': float(np.median(visible.sum(axis=1))),
+          'visible_dims_shared': int((visible.sum(axis=0) > 1).sum()),
+          'largest_stds_per_class': np.round(
+              -np.sort(-stds.astype(np.float64), axis=1)[:, :spectrum],
+              4).tolist()}
 
 
 def code_usage(codes, labels, threshold):
