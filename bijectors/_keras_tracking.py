@@ -68,7 +68,7 @@ class KerasLayerBijector(tfb.Bijector):
     scalings, the log-determinant) stays in the data's dtype. The round
     trip is then approximate: the inverse re-runs the network on an input
     rebuilt to float32 rounding, and where that input rounds to another
-    bfloat16 value the output moves by a bfloat16 step (README, Training).
+    bfloat16 value the output moves by a bfloat16 step (docs/training.md).
     """
     outputs = tf.nest.map_structure(
         lambda t: tf.cast(t, inputs.dtype),

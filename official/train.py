@@ -23,7 +23,7 @@ from official.data import pipelines  # pylint: disable=g-import-not-at-top
 
 
 # The warm-up of a run that starts from trained weights (--init_from),
-# measured on the shipped PIE (README, Training).
+# measured on the shipped PIE (docs/training.md).
 INIT_FROM_WARMUP_STEPS = 100
 
 
@@ -119,8 +119,8 @@ _MIXED_PRECISION = flags.DEFINE_bool(
     'float32 weights (Keras\' mixed_bfloat16 policy); the couplings\' '
     'additions and scalings, the log-determinants and the losses stay in '
     'float32. Faster where bfloat16 matmuls are (GPUs from Ampere on, CPUs '
-    'with AVX512_BF16 or AMX); the round trip loosens for PIE (README, '
-    'Performance).' + _defaults('mixed_precision'))
+    'with AVX512_BF16 or AMX); the round trip loosens for PIE '
+    '(docs/training.md).' + _defaults('mixed_precision'))
 _DETERMINISTIC = flags.DEFINE_bool(
     'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
 _EPSILON_SQ = flags.DEFINE_float(

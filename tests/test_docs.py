@@ -1,6 +1,6 @@
 """Every example in our bijectors' docstrings runs as written and shows the
 outputs its comments state, and each bijector's docstring cites its papers
-and says what it raises. (The README's blocks run in tests/test_readme.py.)"""
+and says what it raises. (The pages' blocks run in tests/test_readme.py.)"""
 
 import ast
 import inspect

@@ -37,7 +37,7 @@ def test_every_part_reports_at_toy_sizes(tmp_path):
       (False, True), (False, False), (True, True), (True, False)]
   for result in steps + report['precision']:
     assert 'error' not in result, result
-    # bfloat16 networks loosen the round trip (README, Training).
+    # bfloat16 networks loosen the round trip (docs/training.md).
     bound = 5e-2 if result['mixed_precision'] else 1e-5
     assert result['round_trip_max_abs_error'] < bound
     assert result['step_s_median'] > 0 and result['device'] == device

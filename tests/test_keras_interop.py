@@ -1,4 +1,4 @@
-"""The ways Keras 3 users reuse the models (README, "Keras users"): an
+"""The ways Keras 3 users reuse the models (docs/serving.md, "Keras users"): an
 export as a `keras.layers.TFSMLayer`, and weights files."""
 
 import os

@@ -63,8 +63,8 @@ def test_round_trip_within_the_documented_bounds(digits, name, max_bound,
                                                  mean_bound):
   """The networks see inputs rebuilt to float32 rounding; where bfloat16
   rounds one of them the other way, the output moves by a bfloat16 step,
-  so a few pixels come back less exactly than in float32 (README,
-  Training: --mixed_precision), while the mean stays small."""
+  so a few pixels come back less exactly than in float32 (docs/training.md,
+  --mixed_precision), while the mean stays small."""
   full_max, _ = _round_trip_errors(_trained_looking(name, None), digits)
   mixed_max, mixed_mean = _round_trip_errors(
       _trained_looking(name, 'mixed_bfloat16'), digits)

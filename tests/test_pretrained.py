@@ -1,5 +1,5 @@
 """The trained models shipped in pretrained/: TF Serving layout, size, and the
-metric the README reports for each, measured again through the SavedModel on
+metric docs/pretrained.md reports for each, measured again through the SavedModel on
 the same 1,000 test digits that `official.evaluate --num_test=1000` used."""
 
 import json
@@ -91,7 +91,7 @@ def test_readme_lines_sample_encode_and_decode(load_pretrained):
   ot = load_pretrained('revnet_ot_mnist')
   sevens = ot.sample_class(labels=[7] * 8, seed=0)['images']
   assert sevens.shape == (8, 28, 28, 1)
-  # The README states the range of those 16 digits: not clipped.
+  # docs/pretrained.md states the range of those 16 digits: not clipped.
   np.testing.assert_allclose([float(tf.reduce_min(digits)),
                               float(tf.reduce_max(digits))], [-0.013, 1.135],
                              atol=1e-3)

@@ -1,6 +1,7 @@
-"""The README as a new user copies it: every Python block and every
-`python -m official...` command runs as written, from a folder outside the
-checkout, against the installed package (`make` installs it, editable).
+"""The README and the documentation pages as a new user copies them: every
+Python block and every `python -m official...` command runs as written, from
+a folder outside the checkout, against the installed package (`make`
+installs it, editable), and the site builds with `mkdocs build --strict`.
 
 Blocks that train take smaller step counts; commands that train, evaluate or
 export run on a tiny PIE run. The blocks run in one fresh Python; each
@@ -28,7 +29,9 @@ import official
 from tests import forked
 from tests.conftest import REPO
 
-_README = os.path.join(REPO, 'README.md')
+_PAGES = [os.path.join(REPO, 'README.md')] + sorted(
+    os.path.join(REPO, 'docs', name)
+    for name in os.listdir(os.path.join(REPO, 'docs')) if name.endswith('.md'))
 # Smaller counts for what trains or evaluates; absl keeps a flag's last value.
 _SHORTER_BLOCKS = {'num_steps=150': 'num_steps=3'}
 _SMALL_RUN = ['--train_steps=2', '--batch_size=8', '--log_every=1',
@@ -38,8 +41,6 @@ _SMALL_MODEL = ['--model_override=conv_hidden=8',
                 '--model_override=dense_hidden=16', '--model_override=steps=1']
 _SHIPPED_RUNS = os.path.join(REPO, 'pretrained', 'training_runs')
 _SMALL_EVAL = ['--num_test=40', '--num_samples=40']
-_PRELUDE = ('import tensorflow as tf, tensorflow_probability as tfp\n'
-            'tfb, tfd = tfp.bijectors, tfp.distributions\n')
 
 _RUN_BLOCKS = r'''
 import json, sys, traceback
@@ -57,8 +58,12 @@ json.dump(results, open(sys.argv[2], 'w'))
 
 
 def _readme():
-  with open(_README, encoding='utf-8') as f:
-    return f.read()
+  """The README and every page under docs/, one after the other."""
+  texts = []
+  for path in _PAGES:
+    with open(path, encoding='utf-8') as f:
+      texts.append(f.read())
+  return '\n'.join(texts)
 
 
 def _blocks(language):
@@ -92,8 +97,7 @@ def python_blocks(tmp_path_factory):
   blocks = _blocks('python')
   for long, short in _SHORTER_BLOCKS.items():
     blocks = [b.replace(long, short) for b in blocks]
-  (folder / 'blocks.json').write_text(json.dumps(
-      [_PRELUDE + block for block in blocks]))
+  (folder / 'blocks.json').write_text(json.dumps(blocks))
   subprocess.run([sys.executable, '-c', _RUN_BLOCKS, 'blocks.json',
                   'results.json'], cwd=folder, env=_environment(), check=True,
                  capture_output=True, timeout=900)
@@ -251,3 +255,17 @@ def test_training_table_states_each_recipes_defaults():
   for name, phrases in expected.items():
     for phrase in phrases:
       assert phrase in rows[name], (name, phrase)
+
+
+def test_the_site_builds_strictly_with_the_readme_as_home(tmp_path):
+  """`make docs`: a broken link, anchor or API reference fails the build."""
+  done = subprocess.run(
+      [sys.executable, '-m', 'mkdocs', 'build', '--strict', '--site-dir',
+       str(tmp_path / 'site')], cwd=REPO, capture_output=True, text=True,
+      timeout=300, env={**_environment(), 'NO_MKDOCS_2_WARNING': '1'})
+  assert done.returncode == 0, done.stderr[-3000:]
+  home = (tmp_path / 'site' / 'index.html').read_text()
+  assert 'Invertible autoencoders for TensorFlow' in home
+  assert 'href="training/"' in home  # README's docs/ links, made relative
+  api = (tmp_path / 'site' / 'api' / 'index.html').read_text()
+  assert 'y1 = x1 + f(x2)' in api  # AdditiveCoupling's docstring, rendered

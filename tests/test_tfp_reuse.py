@@ -1,4 +1,4 @@
-"""The bijectors in a user's own TFP distribution (the README's example)."""
+"""The bijectors in a user's own TFP distribution (docs/bijectors.md)."""
 
 import keras
 import numpy as np

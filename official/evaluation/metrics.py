@@ -81,7 +81,11 @@ def visible_dims(decode, means, stds, top=4, threshold=0.05, spectrum=8):
 
   Args:
     decode: codes (N, D) to images in [0, 1] (`decode_full`).
-    means, stds: the class Gaussians, (C, D).
+    means: the class means, (C, D).
+    stds: the class stds, (C, D).
+    top: how many dimensions to read.
+    threshold: the smallest mean absolute image change that counts.
+    spectrum: how many of each class's largest stds to report.
 
   Returns:
     the top dimensions, per class the image change along each of them and
