@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test docs clean
+.PHONY: demo test test-fast test-durations docs clean
 
 # The pins, the test tools, and this project itself (editable), so that
 # scripts in any folder import it from .venv.
@@ -30,6 +30,18 @@ demo: $(VENV)/.installed
 # (files with the most tests first).
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
+
+# The tests measured under 1.5 s that start no program: an answer in about a
+# minute. `slow` and `subprocess` are markers (tests/conftest.py).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder \
+	  -m 'not slow and not subprocess' tests
+
+# The whole suite, storing each test's time in tests/durations.json (the
+# workers' file order and the fast tier come from it). Commit the result.
+test-durations: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder \
+	  --store-durations tests
 
 # The documentation site, into build/site/; --strict fails on a broken link.
 docs: $(VENV)/.installed

@@ -26,15 +26,19 @@ _MODEL_DIR = flags.DEFINE_multi_string(
 _TAG = flags.DEFINE_string(
     'tag', 'train/loss', 'The scalar to plot, e.g. train/bits_per_dim.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Where to write the PNG.')
+_Y_MAX = flags.DEFINE_float(
+    'y_max', None, 'The top of the y axis; a run that diverges above it '
+    'leaves the plot there. Default: above the highest value.')
 _REFERENCE = flags.DEFINE_multi_string(
     'reference', [], 'LABEL=VALUE: a horizontal line at VALUE across the '
     'runs\' steps, e.g. data=0.18 for the test images\' sharpness. '
     'Repeatable.')
 
 
-def plot_runs(model_dirs, tag, output, references=()):
+def plot_runs(model_dirs, tag, output, references=(), y_max=None):
   """Writes `tag` of each run in `model_dirs` over its steps to `output`,
-  with a horizontal line for each (label, value) of `references`."""
+  with a horizontal line for each (label, value) of `references`, the y axis
+  up to `y_max`."""
   series = {}
   for model_dir in model_dirs:
     curve = run_dir.read_scalars(model_dir, tag).get(tag)
@@ -44,7 +48,8 @@ def plot_runs(model_dirs, tag, output, references=()):
   steps = [step for step_values, _ in series.values() for step in step_values]
   for label, value in references:
     series[label] = ([min(steps), max(steps)], [value, value])
-  return visualize.save_line_plot(series, output, tag, 'training step', tag)
+  return visualize.save_line_plot(series, output, tag, 'training step', tag,
+                                  y_max=y_max)
 
 
 def _reference(text):
@@ -64,7 +69,8 @@ def main(argv):
   cli.require(flags.FLAGS, 'model_dir', 'output')
   try:
     references = [_reference(text) for text in _REFERENCE.value]
-    print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value, references))
+    print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value, references,
+                    _Y_MAX.value))
   except ValueError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

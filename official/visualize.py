@@ -34,9 +34,11 @@ def save_image_grid(images, path, columns=10, scale=2):
   return path
 
 
-def save_line_plot(series, path, title, x_label, y_label, size=(720, 420)):
+def save_line_plot(series, path, title, x_label, y_label, size=(720, 420),
+                   y_max=None):
   """Writes `series` ({name: (xs, ys)}) as a PNG line plot (matplotlib) of
-  `size` pixels, with a legend; the y axis starts at 0."""
+  `size` pixels, with a legend; the y axis starts at 0 and ends at `y_max`
+  (None: above the highest value)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')  # no display: files only
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -46,7 +48,7 @@ def save_line_plot(series, path, title, x_label, y_label, size=(720, 420)):
   try:
     for name, (xs, ys) in series.items():
       axes.plot(xs, ys, label=str(name), linewidth=1.5)
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(bottom=0, top=y_max)
     axes.set(title=title, xlabel=x_label, ylabel=y_label)
     axes.grid(alpha=0.3)
     axes.legend(loc='center left', bbox_to_anchor=(1.01, 0.5), frameon=False)

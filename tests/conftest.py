@@ -1,3 +1,4 @@
+import json
 import os
 import sys
 
@@ -30,6 +31,10 @@ def pytest_configure(config):
   process runs no test and would import TensorFlow (seconds of CPU before the
   workers start) for nothing."""
   _require_installed()
+  config.addinivalue_line('markers', f'slow: measured above {_SLOW_S} s '
+                          '(tests/durations.json); not in make test-fast')
+  config.addinivalue_line('markers', 'subprocess: starts programs or Python '
+                          'processes; not in make test-fast')
   if getattr(config.option, 'numprocesses', None) and not hasattr(
       config, 'workerinput'):
     return
@@ -45,55 +50,70 @@ FID_DATA = os.path.join(SHARED_DATA, 'fid')
 
 # The Inception weights and reference features (about 100 MB) are not part of
 # the project; the checks against them run where they lie beside the checkout.
+_FID_FILES = ('inception_2015_12_05_fid_weights.npz', 'reference_features.npz',
+              'reference_intermediates.npz')
 needs_fid_data = pytest.mark.skipif(
-    not os.path.exists(os.path.join(FID_DATA, 'reference_features.npz')),
-    reason=f'no FID reference data in {FID_DATA}')
+    not all(os.path.exists(os.path.join(FID_DATA, name))
+            for name in _FID_FILES),
+    reason=f'needs the reference Inception weights and features '
+           f'({", ".join(_FID_FILES)}) in {os.path.normpath(FID_DATA)}')
 
 
-# Every test file, longest first (beside each, its seconds under `make test`
-# on a 2-core CPU, 2026-12-07). `make test` hands whole files to its two
-# workers in this order, each worker taking the next file when it is free;
-# longest first lets the short files fill in at the end, so that both
-# workers finish at about the same time. A file not listed runs last.
-_FILES_BY_DURATION = (
-    'test_faults.py',  # 170 (one process, 2026-12-07)
-    'test_training.py',  # 120
-    'test_readme.py',  # 72
-    'test_preemption.py',  # 67
-    'test_gpu_check.py',  # 61
-    'test_export.py',  # 45
-    'test_shipped_runs.py',  # 45
-    'test_evaluation.py',  # 43
-    'test_init_from.py',  # 42
-    'test_user_data.py',  # 38
-    'test_mixed_precision.py',  # 35
-    'test_checkpoints.py',  # 32
-    'test_bijector_properties.py',  # 30
-    'test_benchmarks.py',  # 28
-    'test_models.py',  # 27
-    'test_fid.py',  # 26
-    'test_allocator.py',  # 25
-    'test_celeba_release.py',  # 22
-    'test_run_lock.py',  # 21
-    'test_pretrained.py',  # 19
-    'test_cli.py',  # 19
-    'test_tfp_reuse.py',  # 13
-    'test_keras_interop.py',  # 9
-    'test_install.py',  # 6
-    'test_optimal_transport.py',  # 4
-    'test_layers.py',  # 2
-    'test_bijector_errors.py',  # 0.6
-    'test_docs.py',  # 0.4
-    'test_mnist_data.py',  # 0.2
-)
+# Each test's seconds (setup, call and teardown) in the last full run that
+# stored them: `make test-durations` rewrites the file. They order the files
+# for `make test`'s two workers and pick the fast tier.
+_DURATIONS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               'durations.json')
+# A test measured above this many seconds is `slow`, out of `make test-fast`.
+_SLOW_S = 1.5
 
 
-_RANK = {name: rank for rank, name in enumerate(_FILES_BY_DURATION)}
+def _recorded_durations():
+  if not os.path.exists(_DURATIONS_PATH):
+    return {}
+  with open(_DURATIONS_PATH) as f:
+    return json.load(f)
 
 
-def pytest_collection_modifyitems(items):
-  items.sort(key=lambda item: _RANK.get(os.path.basename(str(item.fspath)),
-                                        len(_RANK)))  # stable
+def pytest_addoption(parser):
+  parser.addoption('--store-durations', action='store_true',
+                   help=f'write each test\'s seconds to {_DURATIONS_PATH}')
+
+
+def pytest_collection_modifyitems(config, items):
+  """Marks the tests (`slow`: measured above _SLOW_S; `subprocess`: in a
+  file that starts programs) and orders them for the workers: whole files,
+  the longest first, so that the short files fill in at the end and both
+  workers finish at about the same time. A new test counts as fast until
+  measured; a new file goes last."""
+  durations = _recorded_durations()
+  per_file = {}
+  for item in items:
+    seconds = durations.get(item.nodeid)
+    per_file[item.fspath] = per_file.get(item.fspath, 0.) + (seconds or 0.)
+    if seconds is not None and seconds > _SLOW_S:
+      item.add_marker(pytest.mark.slow)
+    module = getattr(item, 'module', None)
+    if module is not None and ({'forked', 'subprocess'} & set(vars(module))):
+      item.add_marker(pytest.mark.subprocess)
+  items.sort(key=lambda item: -per_file[item.fspath])  # stable within a file
+  del config
+
+
+_measured = {}
+
+
+def pytest_runtest_logreport(report):
+  _measured[report.nodeid] = _measured.get(report.nodeid, 0.) + report.duration
+
+
+def pytest_sessionfinish(session):
+  if (session.config.getoption('store_durations') and
+      not hasattr(session.config, 'workerinput') and _measured):
+    with open(_DURATIONS_PATH, 'w') as f:
+      json.dump({k: round(v, 3) for k, v in sorted(_measured.items())}, f,
+                indent=0)
+      f.write('\n')
 
 
 @pytest.fixture(scope='session')

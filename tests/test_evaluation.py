@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 
 from official import evaluate
+from official import experiments
 from official import plot_runs
 from official import run_dir
 from official.data import load_mnist
+from official.data import pipelines
+from official.evaluation import fid
 from official.evaluation import metrics
-from tests.conftest import FID_DATA
-from tests.conftest import needs_fid_data
+from tests.conftest import REPO
 from tests.conftest import train_tiny_run
 from trainers.maximum_likelihood import MaximumLikelihoodTask
 
@@ -133,6 +135,10 @@ def test_plot_runs_reads_each_runs_scalar_and_names_a_missing_one(
       [model_dir, model_dir + '/'], 'train/loss', str(tmp_path / 'ref.png'),
       [('data', float(values.max()) / 2)])))
   assert (with_line != plain).any()  # the line and its legend entry
+  capped = np.asarray(Image.open(plot_runs.plot_runs(
+      [model_dir], 'train/loss', str(tmp_path / 'capped.png'),
+      y_max=float(values.max()) / 2)))
+  assert (capped != plain).any()  # another axis
   assert plot_runs._reference('data=0.18') == ('data', 0.18)
   with pytest.raises(ValueError, match='use LABEL=VALUE'):
     plot_runs._reference('0.18')
@@ -140,16 +146,56 @@ def test_plot_runs_reads_each_runs_scalar_and_names_a_missing_one(
     plot_runs.plot_runs([model_dir], 'train/nope', str(tmp_path / 'x.png'))
 
 
-@needs_fid_data
-def test_evaluate_computes_fid_with_inception_weights(trained_run):
-  name, model_dir, _ = trained_run
-  weights = os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz')
-  # Few images: the Inception network takes about 0.13 s for each.
+@pytest.fixture(scope='module')
+def random_inception(tmp_path_factory):
+  """A network of Inception 2015-12-05's shapes with random weights (He
+  init, unit batch-norm variances): the FID path without downloaded
+  weights. Returns its npz path and its weights."""
+  with open(os.path.join(REPO, 'tests', 'files',
+                         'inception_shapes.json')) as f:
+    shapes = json.load(f)
+  rng = np.random.default_rng(0)
+  weights = {}
+  for key, shape in shapes.items():
+    if key.endswith('.weight'):
+      fan_in = np.prod(shape[1:])
+      weights[key] = (rng.standard_normal(shape) *
+                      np.sqrt(2. / fan_in)).astype(np.float32)
+    else:  # beta and mean 0, var 1
+      weights[key] = np.full(shape, float(key.endswith('.var')), np.float32)
+  path = tmp_path_factory.mktemp('inception') / 'random_inception.npz'
+  np.savez(path, **weights)
+  return str(path), weights
+
+
+def test_evaluate_fid_equals_an_independent_computation(trained_run,
+                                                        random_inception):
+  """The samples and held-out images evaluate uses, through the same
+  network; the distance from the centred features A, B themselves:
+  Tr sqrtm(S_a S_b) is the nuclear norm of A B^T / sqrt((n_a-1)(n_b-1))."""
+  name, model_dir, model = trained_run
+  path, weights = random_inception
+  # Few images: the network takes about 0.13 s for each.
   results = evaluate.evaluate(name, model_dir, num_samples=8, num_test=10,
-                              inception=weights)
-  assert 0. < results['fid'] < 1000.
-  assert os.path.exists(os.path.join(model_dir, 'eval',
-                                     'fid_stats_mnist_bundled_28x28x1_test_10.npz'))
+                              inception=path, seed=3)
+  assert os.path.exists(os.path.join(
+      model_dir, 'eval', 'fid_stats_mnist_bundled_28x28x1_test_10.npz'))
+  data = experiments.from_json(run_dir.read_experiment_info(
+      name, model_dir)).data
+  images, _ = pipelines.held_out(data, 10, 3)
+  samples = model.sample(8, seed=3)
+  extractor = fid.InceptionExtractor(weights)
+  a = np.asarray(extractor(np.asarray(samples) * 255.), np.float64)
+  b = np.asarray(extractor(images * 255.), np.float64)
+  assert a.std(axis=0).max() > 1e-3 and b.std(axis=0).max() > 1e-3
+  centred_a, centred_b = a - a.mean(axis=0), b - b.mean(axis=0)
+  scale_a, scale_b = len(a) - 1., len(b) - 1.
+  trace_root = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False).sum()
+  expected = (np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) +
+              np.sum(centred_a ** 2) / scale_a +
+              np.sum(centred_b ** 2) / scale_b -
+              2. * trace_root / np.sqrt(scale_a * scale_b))
+  assert results['fid'] == pytest.approx(expected, rel=1e-4)
 
 
 def test_evaluate_records_what_it_measured_and_reports_progress(
