@@ -7,8 +7,8 @@ writes MODEL_DIR/eval/metrics.json and PNG figures: samples, reconstructions
 from the restricted and the full code (RevNet Fig. 6), interpolations in both
 (Figs. 7, 8; PIE Fig. 7d), traversals of latent dimensions from -3 to +3 std
 (Figs. 9, 12), per-class samples (OT), samples at std 1 and 0.5 (PIE Fig. 7),
-and for OT the dimensions used per class over training (from its TensorBoard
-scalars).
+both as the pseudo-inverse and as draws of the density (PIE), and for OT the
+dimensions used per class over training (from its TensorBoard scalars).
 """
 
 import json
@@ -110,6 +110,10 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
   if hasattr(model, 'log_prob'):  # PIE
     save('samples_std1.png', model.sample(100, seed=seed))
     save('samples_std0.5.png', model.sample(100, seed=seed, temperature=0.5))
+    save('density_samples_std1.png', model.sample(100, seed=seed,
+                                                  density=True))
+    save('density_samples_std0.5.png', model.sample(
+        100, seed=seed, temperature=0.5, density=True))
     dims = list(range(min(5, model.latent_size)))
     base = np.zeros((1, model.latent_size), np.float32)
     save('traversals.png', model.decode(_traversal(
@@ -167,6 +171,13 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              'sharpness_samples': metrics.sharpness(samples)[0],
              'sharpness_test_images': metrics.sharpness(images)[0],
              **metrics.round_trip(model, images)[0]}
+  density_samples = None
+  if hasattr(model, 'log_prob'):  # PIE draws its density too
+    density_samples = _batched(lambda n, i: model.sample(
+        n, seed=seed + i, temperature=temperature, density=True),
+                               num_samples, 'sampling the density')
+    results['sharpness_density_samples'] = metrics.sharpness(
+        density_samples)[0]
   if hasattr(model, 'bits_per_dim'):
     results['test_bits_per_dim'] = float(np.mean(_batched(
         lambda n, i: model.bits_per_dim(tf.constant(
@@ -198,6 +209,10 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
       fid.save_statistics(stats_path, data_stats)
     results['fid'] = fid.frechet_distance(
         fid.statistics(features(samples, 'samples')), data_stats)
+    if density_samples is not None:
+      results['fid_density_samples'] = fid.frechet_distance(
+          fid.statistics(features(density_samples, 'density samples')),
+          data_stats)
   print('figures', file=sys.stderr, flush=True)
   results['figures'] = figures(model, images, labels, out_dir, seed,
                                temperature)

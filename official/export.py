@@ -15,6 +15,7 @@ writes `exports/pie_mnist/1/` (then `2/`, ... : the next free version unless
 | sample | num_samples: int32 (), seed: int64 () | images |
 | sample_class (OT) | labels: int32 (N,), seed: int64 () | images |
 | log_prob (PIE) | images | log_prob: (N,) |
+| sample_density (PIE) | num_samples, seed, temperature: float32 () | images |
 
 Every signature checks its request and refuses a bad one with an
 `InvalidArgumentError` whose TensorFlow message starts with the rule broken:
@@ -304,6 +305,20 @@ def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
         model.class_means), 'stds': tf.convert_to_tensor(model.class_stds)},
         [])
   if hasattr(model, 'log_prob'):
+    def sample_density(num_samples, seed, temperature=1.0):
+      num_samples = _refused_unless(
+          (num_samples >= 0) & (num_samples <= max_samples),
+          f'num_samples must be in [0, {max_samples}]', num_samples)
+      return {'images': to_images(model.sample_codes(
+          num_samples, seed=seed,
+          temperature=_checked_temperature(temperature), density=True))}
+
+    density_specs = sample_specs + [temperature_spec]
+    setattr(module, 'sample_density', method(
+        function(sample_density), [[any_shape(s) for s in sample_specs],
+                                   density_specs], module.weights))
+    signatures['sample_density'] = function(sample_density,
+                                            input_signature=density_specs)
     to_log_prob = _empty_batch_safe(
         function(model.log_prob, input_signature=[image_spec]), ())
     add('log_prob', lambda images: {'log_prob': to_log_prob(

@@ -98,13 +98,30 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
   expected = ['reconstructions.png', 'interpolations_restricted.png',
               'interpolations_full.png', 'traversals.png']
   if name == 'pie_mnist':
-    expected += ['samples_std1.png', 'samples_std0.5.png']
+    expected += ['samples_std1.png', 'samples_std0.5.png',
+                 'density_samples_std1.png', 'density_samples_std0.5.png']
     assert results['test_bits_per_dim'] > 0.
+    # Drawn in batches of 500 with seed + start: one batch here.
+    assert results['sharpness_density_samples'] == pytest.approx(
+        metrics.sharpness(model.sample(24, seed=0, density=True))[0],
+        rel=1e-5)
+    assert results['sharpness_samples'] == pytest.approx(
+        metrics.sharpness(model.sample(24, seed=0))[0], rel=1e-5)
   else:
-    expected += ['class_samples.png', 'used_dims_over_training.png']
-    assert len(results['used_dims_per_class']) == 10
-    used = results['used_dims_per_class_in_codes']
-    assert 0 < len(used) <= 10 and all(0 <= n <= 1024 for n in used)
+    expected += ['class_samples.png', 'used_dims_over_training.png',
+                 'visible_dims_over_training.png']
+    data = experiments.from_json(run_dir.read_experiment_info(
+        name, model_dir)).data
+    images, labels = pipelines.held_out(data, 40, 0)
+    assert results['used_dims_per_class_in_codes'] == metrics.code_usage(
+        model.encode_full(images), labels, 0.1)['used_dims_per_class_in_codes']
+    assert len(results['used_dims_per_class_in_codes']) == len(set(labels))
+    stds = model.class_stds.numpy()
+    assert results['used_dims_per_class'] == metrics.latent_usage(
+        stds, 0.1)['used_dims_per_class']
+    assert results['visible_dims_per_class'] == metrics.visible_dims(
+        model.decode_full, model.class_means.numpy(),
+        stds)['visible_dims_per_class']
   for figure in expected:
     assert os.path.getsize(os.path.join(model_dir, 'eval', figure)) > 100
   x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype(np.float32)

@@ -34,7 +34,7 @@ def test_layout_and_signatures_listed_by_saved_model_cli(exported):
   shown = forked.run(
       [forked.SAVED_MODEL_CLI, 'show', '--dir', path, '--all'],
       capture_output=True, text=True, check=True).stdout
-  expected = SIGNATURES + (['log_prob'] if name == 'pie_mnist' else
+  expected = SIGNATURES + (['log_prob', 'sample_density'] if name == 'pie_mnist' else
                             OT_SIGNATURES)
   for signature in expected:
     assert f"signature_def['{signature}']" in shown
@@ -69,6 +69,9 @@ out = {'codes': s['encode'](images=images)['codes'],
 out['decoded'] = s['decode'](codes=out['codes'])['images']
 if 'log_prob' in s:
   out['log_prob'] = s['log_prob'](images=images)['log_prob']
+  out['sample_density'] = s['sample_density'](
+      num_samples=tf.constant(4), seed=tf.constant(7, tf.int64),
+      temperature=tf.constant(0.5))['images']
 if 'sample_class' in s:
   out['sample_class'] = s['sample_class'](
       labels=tf.constant([3, 3, 9]), seed=tf.constant(7, tf.int64))['images']
@@ -105,6 +108,8 @@ def test_fresh_process_reproduces_in_memory_outputs(exported):
                                      tf.constant(7, tf.int64))['images'])
   if name == 'pie_mnist':
     close(out['log_prob'], module.log_prob(images)['log_prob'])
+    np.testing.assert_allclose(out['sample_density'], model.sample(
+        4, seed=7, temperature=0.5, density=True), rtol=1e-4, atol=1e-5)
   else:
     np.testing.assert_allclose(out['sample_class'], model.sample(
         3, tf.constant([3, 3, 9]), seed=7), rtol=1e-4, atol=1e-5)

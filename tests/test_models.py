@@ -292,3 +292,26 @@ def test_pie_log_prob_equals_base_density_plus_autodiff_log_det():
   np.testing.assert_allclose(pie.log_prob(x), base + log_det, rtol=1e-10)
   # Each of the 60 dropped dimensions contributes about -log(eps).
   assert np.all(log_det.numpy() > 60 * 0.5 * np.log(10.) - 20.)
+
+
+@pytest.mark.parametrize('temperature', [1.0, 0.5])
+def test_pie_density_samples_draw_the_dropped_parts_pseudo_inverse_ones_not(
+    tmp_path, temperature):
+  """Encoding a sample gives back its u = [z, r']: the standardized dropped
+  parts r' = (r - g(z)) / eps are N(0, temperature^2) for density samples
+  and 0 for pseudo-inverse ones; both share z for one seed."""
+  from tests.conftest import train_tiny_run  # pylint: disable=g-import-not-at-top
+  model = train_tiny_run('pie_mnist', tmp_path, steps=10).model
+  density = model.sample(64, seed=3, temperature=temperature, density=True)
+  mean = model.sample(64, seed=3, temperature=temperature)
+  u_density = model.encode_full(density).numpy()
+  u_mean = model.encode_full(mean).numpy()
+  latent = model.latent_size
+  dropped = u_density[:, latent:]
+  assert abs(dropped.std() - temperature) < 0.01 * temperature + 0.005
+  assert abs(dropped.mean()) < 0.01
+  assert np.abs(u_mean[:, latent:]).max() < 1e-3
+  np.testing.assert_allclose(u_density[:, :latent], u_mean[:, :latent],
+                             atol=1e-3)
+  assert abs(u_mean[:, :latent].std() - temperature) < 0.15 * temperature
+  assert np.abs(density - mean).max() > 0.01  # the dropped parts show

@@ -195,7 +195,32 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
+_SMALL_PIE_RUN = ['--experiment=pie_mnist', '--train_steps=4', '--batch_size=16',
+                  '--checkpoint_every=2', '--model_override=conv_hidden=8',
+                  '--model_override=dense_hidden=16',
+                  '--model_override=steps=1']
+
+
+def _done(output):
+  return json.loads(next(line for line in output.splitlines()
+                         if line.startswith('done')).split(': ', 1)[1])
+
+
+def test_each_worker_reads_its_own_rows_of_the_global_batch():
+  data = experiments.DataConfig('mnist_bundled')
+  fn = pipelines.make_dataset_fn(data, 5, 16)
+  whole = next(iter(fn(None)))[0].numpy()
+  parts = [next(iter(fn(tf.distribute.InputContext(
+      num_input_pipelines=2, input_pipeline_id=k, num_replicas_in_sync=2))))[0]
+           .numpy() for k in (0, 1)]
+  assert [len(p) for p in parts] == [8, 8]
+  np.testing.assert_array_equal(np.concatenate(parts), whole)
+  flat = [p.reshape(len(p), -1) for p in parts]
+  assert min(np.abs(a - b).max() for a in flat[0] for b in flat[1]) > 0
+
+
+def test_two_workers_train_as_one_process_of_two_replicas_and_only_the_chief_writes(
+    tmp_path):
   ports = [_free_port(), _free_port()]
   cluster = {'worker': [f'127.0.0.1:{p}' for p in ports]}
   model_dir = tmp_path / 'run'
@@ -205,20 +230,27 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path):
                TF_CONFIG=json.dumps({'cluster': cluster, 'task': {
                    'type': 'worker', 'index': index}}))
     workers.append(forked.Popen(
-        [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
-         f'--model_dir={model_dir}', '--strategy=multi_worker',
-         '--train_steps=4', '--batch_size=16', '--checkpoint_every=2',
-         '--model_override=conv_hidden=8', '--model_override=dense_hidden=16',
-         '--model_override=steps=1'], env=env, cwd=REPO,
-        stdout=forked.PIPE, stderr=forked.STDOUT, text=True))
+        [sys.executable, '-m', 'official.train', *_SMALL_PIE_RUN,
+         f'--model_dir={model_dir}', '--strategy=multi_worker'], env=env,
+        cwd=REPO, stdout=forked.PIPE, stderr=forked.STDOUT, text=True))
   outputs = [w.communicate(timeout=300)[0] for w in workers]
   assert [w.returncode for w in workers] == [0, 0], outputs
-  done = [json.loads(next(line for line in out.splitlines()
-                          if line.startswith('done'))
-                     .split(': ', 1)[1]) for out in outputs]
+  done = [_done(out) for out in outputs]
   assert 'with 2 replica(s)' in outputs[0]
   assert done[0]['weights_fingerprint'] == done[1]['weights_fingerprint']
   assert done[0]['final_losses'] == done[1]['final_losses']
+  # One process with the same two replicas on the same global batch.
+  single = forked.run(
+      [sys.executable, '-m', 'official.train', *_SMALL_PIE_RUN,
+       f'--model_dir={tmp_path / "one"}', '--cpu_replicas=2'],
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO),
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert single.returncode == 0, single.stderr[-2000:]
+  one = _done(single.stdout)
+  assert one['weights_fingerprint'] == pytest.approx(
+      done[0]['weights_fingerprint'], rel=1e-6)
+  for key, value in one['final_losses'].items():
+    assert value == pytest.approx(done[0]['final_losses'][key], rel=1e-5), key
   assert sorted(os.listdir(model_dir / 'checkpoints')) == [
       'checkpoint', 'ckpt-0.data-00000-of-00001', 'ckpt-0.index',
       'ckpt-2.data-00000-of-00001', 'ckpt-2.index',

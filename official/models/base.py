@@ -114,9 +114,10 @@ def check_image_shape(config, image_shape, model_name):
                      f'not {tuple(image_shape)}')
 
 
-def standard_normal(shape, seed=None, dtype=tf.float32):
-  """N(0, I) draws; reproducible when `seed` (a Python or tensor int) is set."""
+def standard_normal(shape, seed=None, dtype=tf.float32, stream=0):
+  """N(0, I) draws; reproducible when `seed` (a Python or tensor int) is set.
+  Draws of one seed in different `stream`s are independent."""
   if seed is None:
     return tf.random.normal(shape, dtype=dtype)
-  seed = tf.cast(tf.stack([seed, 0]), tf.int64)
+  seed = tf.cast(tf.stack([seed, stream]), tf.int64)
   return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)

@@ -189,11 +189,29 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
     z = self._check_codes(z, self.latent_size, 'latent codes')
     return tf.pad(z, [[0, 0], [0, self.code_size - self.latent_size]])
 
-  def sample_codes(self, n, seed=None, temperature=1.0):
-    """Codes [z, 0] with z ~ N(0, temperature^2 I) (the paper's Fig. 7c
-    uses 0.5)."""
-    return self.extend(temperature * base.standard_normal(
-        (n, self.latent_size), seed, self.compute_dtype))
+  def sample_codes(self, n, seed=None, temperature=1.0, density=False):
+    """Codes u = [z, r'] with z ~ N(0, temperature^2 I) (the paper's Fig. 7c
+    uses 0.5).
+
+    Args:
+      n: how many.
+      seed: an int for reproducible draws; None draws anew.
+      temperature: the std of every drawn entry.
+      density: False, the pseudo-inverse: r' = 0, so that decoding gives
+        x = F^-1([z, g(z)]) at every split, the model's mean for z (Eq. 4).
+        True, samples of the density `log_prob` scores: r' ~ N(0,
+        temperature^2 I) too, so that every dropped part is drawn from
+        N(r | g(z), (temperature eps)^2 I). The same seed draws the same z
+        either way.
+    """
+    z = temperature * base.standard_normal(
+        (n, self.latent_size), seed, self.compute_dtype)
+    if not density:
+      return self.extend(z)
+    dropped = temperature * base.standard_normal(
+        (n, self.code_size - self.latent_size), seed, self.compute_dtype,
+        stream=1)
+    return tf.concat([z, dropped], axis=1)
 
   def log_prob(self, x):
     """log p(x) = log N(F(x); 0, I) + log |det dF/dx| (Eq. 17)."""
