@@ -158,7 +158,13 @@ _BAD_REQUESTS = [
      'temperature must be finite and >= 0'),
 ]
 _PIE_BAD = [('log_prob', {'images': 'nan'},
-             'images must be finite and in [-0.5, 1.5]')]
+             'images must be finite and in [-0.5, 1.5]'),
+            ('sample_density', {'num_samples': 5000, 'seed': 0,
+                                'temperature': 1.0},
+             'num_samples must be in [0, 4096]'),
+            ('sample_density', {'num_samples': 2, 'seed': 0,
+                                'temperature': -0.5},
+             'temperature must be finite and >= 0')]
 _OT_BAD = [
     ('sample_class', {'labels': [3, 10], 'seed': 0}, 'labels must be in 0..9'),
     ('sample_class', {'labels': [-1], 'seed': 0}, 'labels must be in 0..9'),
