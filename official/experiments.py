@@ -21,7 +21,8 @@ from official.models import RevNetConfig
 
 __all__ = ['AdversarialConfig', 'DataConfig', 'EXPERIMENTS',
            'ExperimentConfig', 'MaximumLikelihoodConfig',
-           'OptimalTransportConfig', 'TrainerConfig', 'first_difference',
+           'OptimalTransportConfig', 'TrainerConfig', 'differences',
+           'first_difference',
            'from_json', 'get_experiment', 'override', 'parse_image_size',
            'resolve', 'to_json']
 
@@ -363,13 +364,19 @@ def from_json(info):
       channels=config.model.image_shape[2]))
 
 
+def differences(theirs, ours):
+  """(field, their value, our value) for every field in which two configs
+  of one section differ."""
+  return [(field.name, getattr(theirs, field.name), getattr(ours, field.name))
+          for field in dataclasses.fields(ours)
+          if getattr(theirs, field.name) != getattr(ours, field.name)]
+
+
 def first_difference(theirs, ours):
   """'FIELD: A there, B here' for the first field in which two model (or
   other section) configs differ, or None."""
   if type(theirs) is not type(ours):
     return f'model: {type(theirs).__name__} there, {type(ours).__name__} here'
-  for field in dataclasses.fields(ours):
-    a, b = getattr(theirs, field.name), getattr(ours, field.name)
-    if a != b:
-      return f'{field.name}: {a!r} there, {b!r} here'
+  for name, a, b in differences(theirs, ours):
+    return f'{name}: {a!r} there, {b!r} here'
   return None

@@ -340,3 +340,17 @@ def test_steps_per_loop_trains_exactly_as_one_step_per_call(name, items,
     four = json.load(f)
   with open(tmp_path / 'one' / 'metrics.json') as f:
     assert json.load(f)['final_losses'] == four['final_losses']
+
+
+def test_a_resumed_run_names_each_setting_it_changes(tmp_path, capsys):
+  from tests.conftest import train_tiny_run  # pylint: disable=g-import-not-at-top
+  train_tiny_run('pie_mnist', tmp_path, steps=1, batch_size=8)
+  capsys.readouterr()
+  train_tiny_run('pie_mnist', tmp_path, steps=2, batch_size=8)
+  assert 'note:' not in capsys.readouterr().out  # steps alone: no surprise
+  train_tiny_run('pie_mnist', tmp_path, steps=3, batch_size=16,
+                 items={'trainer.learning_rate': 1e-4})
+  out = capsys.readouterr().out
+  assert f'note: trainer.batch_size is 16; the run in {tmp_path} recorded 8' \
+      in out
+  assert 'note: trainer.learning_rate is 0.0001; the run in' in out

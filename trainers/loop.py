@@ -101,16 +101,33 @@ class Trainer:
         info = run_dir.read_experiment_info(config.name, self.model_dir)
       except run_dir.RunDirError as e:
         raise TrainingError(f'{e}; use another --model_dir') from None
-      difference = experiments.first_difference(
-          experiments.from_json(info).model, config.model)
+      recorded = experiments.from_json(info)
+      difference = experiments.first_difference(recorded.model, config.model)
       if difference:
         raise TrainingError(
             f'model_dir {self.model_dir} holds a run of another model config '
             f'({difference}); use another --model_dir')
+      self._say_what_changed(recorded, config)
     elif has_checkpoint:
       raise TrainingError(f'model_dir {self.model_dir} holds a checkpoint but '
                           f'no experiment.json; use another --model_dir')
     return info_path
+
+  def _say_what_changed(self, recorded, config):
+    """One line per setting this start changes from the run's record, the
+    run's length aside (a batch size or learning rate left at the preset's
+    default by mistake shows here)."""
+    if not self.is_chief:
+      return
+    for section in ('task', 'data', 'trainer'):
+      theirs, ours = getattr(recorded, section), getattr(config, section)
+      if type(theirs) is not type(ours):
+        continue
+      for name, before, now in experiments.differences(theirs, ours):
+        if name == 'train_steps':
+          continue
+        print(f'note: {section}.{name} is {now!r}; the run in '
+              f'{self.model_dir} recorded {before!r}', flush=True)
 
   def _write_experiment_info(self, info_path):
     if not self.is_chief:
