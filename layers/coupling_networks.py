@@ -8,13 +8,28 @@ __all__ = ['ConvStack', 'DenseStack', 'ShiftAndLogScale']
 
 
 def _torch_default_initializer():
-  """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for convolutions
-  and dense layers, which the papers' reference implementations used."""
+  """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for the weights of
+  convolutions and dense layers (its default biases are drawn alike; ours
+  start at 0). The RevNet authors' MNIST optimal-transport notebook replaces
+  it with Xavier-uniform (`initializer='xavier'`)."""
   return keras.initializers.VarianceScaling(1. / 3., 'fan_in', 'uniform')
 
 
-def _output_initializer(zero_init):
-  return 'zeros' if zero_init else _torch_default_initializer()
+_INITIALIZERS = {'torch': _torch_default_initializer,
+                 # torch.nn.init.xavier_uniform_ with gain 1, as the authors'
+                 # `init_model_params(model, 1)` (reversible/revnet.py).
+                 'xavier': keras.initializers.GlorotUniform}
+
+
+def _kernel_initializer(name):
+  if name not in _INITIALIZERS:
+    raise ValueError(f'unknown initializer {name!r}; valid: '
+                     f'{", ".join(sorted(_INITIALIZERS))}')
+  return _INITIALIZERS[name]()
+
+
+def _output_initializer(zero_init, name='torch'):
+  return 'zeros' if zero_init else _kernel_initializer(name)
 
 
 def _tap_indices(height, width, size):
@@ -112,7 +127,9 @@ class ConvStack(keras.layers.Layer):
 
   The RevNet's F and G functions (generative-reversible-networks, Fig. 4):
   `C_in -> hidden -> C_out` with ReLU between the two convolutions. The CelebA
-  RevNet's last block uses `kernel_size=1`.
+  RevNet's last block uses `kernel_size=1`. `initializer` draws the kernels:
+  `'torch'`, PyTorch's default, or `'xavier'`, Glorot-uniform; biases start
+  at 0.
 
   On images with no more pixels than the kernel has taps (the RevNets' 2x2
   and the CelebA net's 1x1 stages) each convolution runs as one matmul with
@@ -121,21 +138,24 @@ class ConvStack(keras.layers.Layer):
   """
 
   def __init__(self, hidden, channels, kernel_size=3, zero_init_output=False,
-               **kwargs):
+               initializer='torch', **kwargs):
     super().__init__(**kwargs)
     self.hidden = hidden
     self.channels = channels
     self.kernel_size = kernel_size
     self.zero_init_output = zero_init_output
+    _kernel_initializer(initializer)  # an unknown name fails here
+    self.initializer = initializer
 
   def build(self, input_shape):
     self.conv_in = keras.layers.Conv2D(
         self.hidden, self.kernel_size, padding='same', activation='relu',
-        kernel_initializer=_torch_default_initializer(),
+        kernel_initializer=_kernel_initializer(self.initializer),
         dtype=self.dtype_policy, name='conv_in')
     self.conv_out = keras.layers.Conv2D(
         self.channels, self.kernel_size, padding='same',
-        kernel_initializer=_output_initializer(self.zero_init_output),
+        kernel_initializer=_output_initializer(self.zero_init_output,
+                                               self.initializer),
         dtype=self.dtype_policy, name='conv_out')
     self.conv_in.build(input_shape)
     self.conv_out.build(tuple(input_shape[:-1]) + (self.hidden,))
@@ -159,7 +179,8 @@ class ConvStack(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), 'hidden': self.hidden,
             'channels': self.channels, 'kernel_size': self.kernel_size,
-            'zero_init_output': self.zero_init_output}
+            'zero_init_output': self.zero_init_output,
+            'initializer': self.initializer}
 
 
 @keras.saving.register_keras_serializable(package='invertible_ae')

@@ -315,3 +315,62 @@ def test_pie_density_samples_draw_the_dropped_parts_pseudo_inverse_ones_not(
                              atol=1e-3)
   assert abs(u_mean[:, :latent].std() - temperature) < 0.15 * temperature
   assert np.abs(density - mean).max() > 0.01  # the dropped parts show
+
+
+def test_the_authors_coupling_order_computes_their_block():
+  """'authors': each block is their ReversibleBlockOld, [x1, x2] ->
+  [x2 + F(x1), x1 + G(x2 + F(x1))]; with the same weights the RevNet
+  computes another function than the library's order, both exactly
+  invertible, and memory-saving gradients still equal plain autodiff."""
+  stages = (models.RevNetStage(4, 2), models.RevNetStage(6, 2))
+  config = dataclasses.replace(models.model_config('revnet_mnist'),
+                               stages=stages, num_classes=0)
+  ours = official.build_model(config)
+  theirs = official.build_model(dataclasses.replace(
+      config, coupling_order='authors'))
+  assert len(ours.trainable_variables) == len(theirs.trainable_variables)
+  for a, b in zip(theirs.trainable_variables, ours.trainable_variables):
+    a.assign(b)
+  x = tf.random.uniform((3, 28, 28, 1), seed=2)
+  # One block by hand, after the first subsampling.
+  swap, block = theirs.steps[1], theirs.steps[2]
+  h = theirs.steps[0].forward(theirs._pad(x))  # pylint: disable=protected-access
+  x1, x2 = tf.split(h, 2, axis=-1)
+  y1 = x2 + block.f(x1)
+  np.testing.assert_allclose(block.forward(swap.forward(h)),
+                             tf.concat([y1, x1 + block.g(y1)], -1),
+                             atol=1e-6)
+  u_ours, u_theirs = ours.encode_full(x), theirs.encode_full(x)
+  assert np.abs(u_ours - u_theirs).max() > 0.01
+  np.testing.assert_allclose(theirs.decode_full(u_theirs), x, atol=1e-5)
+  saving = official.build_model(dataclasses.replace(
+      config, coupling_order='authors', memory_saving=True))
+  for a, b in zip(saving.trainable_variables, theirs.trainable_variables):
+    a.assign(b)
+  grads = []
+  for model in (theirs, saving):
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_sum(model.encode_full(x) ** 2)
+    grads.append(tape.gradient(loss, model.trainable_variables))
+  for a, b in zip(*grads):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="coupling_order must be 'library' or "
+                     "'authors'"):
+    official.build_model(dataclasses.replace(config, coupling_order='theirs'))
+
+
+def test_xavier_initializer_draws_glorot_uniform_kernels_and_zero_biases():
+  keras.utils.set_random_seed(0)
+  stack = layers.ConvStack(hidden=200, channels=128, initializer='xavier')
+  stack.build((None, 2, 2, 128))
+  kernel = stack.conv_in.kernel.numpy()
+  limit = np.sqrt(6. / (9 * 128 + 9 * 200))  # fan_in + fan_out, 3x3 taps
+  assert np.abs(kernel).max() <= limit
+  np.testing.assert_allclose(kernel.std(), limit / np.sqrt(3.), rtol=0.02)
+  assert not stack.conv_in.bias.numpy().any()
+  torch_like = layers.ConvStack(hidden=200, channels=128)
+  torch_like.build((None, 2, 2, 128))
+  assert np.abs(torch_like.conv_in.kernel.numpy()).max() <= 1. / np.sqrt(
+      9 * 128)
+  with pytest.raises(ValueError, match="unknown initializer 'he'"):
+    layers.ConvStack(8, 2, initializer='he')

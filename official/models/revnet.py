@@ -50,6 +50,14 @@ class RevNetConfig:
       them when a batch's estimated activations (`activation_mib`) fit
       `activation_budget_mib`, else rebuild them.
     activation_budget_mib: the budget of 'auto', per replica.
+    initializer: how F's and G's kernels are drawn: 'torch' (PyTorch's
+      default) or 'xavier' (Glorot-uniform, the authors' MNIST OT notebook);
+      biases start at 0.
+    coupling_order: 'library': each block maps [x1, x2] to
+      [x1 + F(x2), x2 + G(y1)] (`bijectors.AdditiveCoupling`); 'authors':
+      to [x2 + F(x1), x1 + G(y1)], the authors' `ReversibleBlockOld`, which
+      is the library's block after swapping the halves. Chained, the two
+      compute different functions of the same weights.
 
   `image_shape`, `stages`, `num_prior_dims` and `num_classes` may be left
   None for `for_data` to derive from the data.
@@ -64,6 +72,8 @@ class RevNetConfig:
   memory_saving: object = dataclasses.field(
       default='auto', metadata={'parse': _memory_saving})
   activation_budget_mib: int = 2048
+  initializer: str = 'torch'
+  coupling_order: str = 'library'
 
   def for_data(self, image_shape, num_classes=0):
     """This config for images of `image_shape`: fields left None derived.
@@ -111,21 +121,27 @@ class RevNetConfig:
 def _stack_steps(config, flow_shape, network_dtype):
   """The subsamplings and couplings of the RevNet, in the order applied; F
   and G under the Keras dtype policy `network_dtype`."""
+  if config.coupling_order not in ('library', 'authors'):
+    raise ValueError(f"coupling_order must be 'library' or 'authors', got "
+                     f'{config.coupling_order!r}')
   steps, (height, width, channels) = [], flow_shape
   for index, stage in enumerate(config.stages):
     steps.append(bijectors.CheckerboardSubsample(
         preserve_streams=index > 0, name=f'subsample_{index}'))
     height, width, channels = height // 2, width // 2, channels * 4
+    half = channels // 2
     for block in range(stage.blocks * config.block_multiplier):
-      half = channels // 2
+      if config.coupling_order == 'authors':
+        steps.append(tfb.Permute(
+            np.roll(np.arange(channels), half), axis=-1,
+            name=f'stage{index}_block{block}_swap'))
+      networks = [layers.ConvStack(stage.hidden, half, stage.kernel_size,
+                                   initializer=config.initializer,
+                                   dtype=network_dtype,
+                                   name=f'stage{index}_block{block}_{fn}')
+                  for fn in ('f', 'g')]
       steps.append(bijectors.AdditiveCoupling(
-          layers.ConvStack(stage.hidden, half, stage.kernel_size,
-                           dtype=network_dtype,
-                           name=f'stage{index}_block{block}_f'),
-          layers.ConvStack(stage.hidden, half, stage.kernel_size,
-                           dtype=network_dtype,
-                           name=f'stage{index}_block{block}_g'),
-          name=f'stage{index}_block{block}'))
+          *networks, name=f'stage{index}_block{block}'))
   return steps, (height, width, channels)
 
 
