@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-fast test-durations docs clean
+.PHONY: demo test test-fast test-durations mutate docs clean
 
 # The pins, the test tools, and this project itself (editable), so that
 # scripts in any folder import it from .venv.
@@ -42,6 +42,13 @@ test-fast: $(VENV)/.installed
 test-durations: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder \
 	  --store-durations tests
+
+# Mutation testing of the bijectors, the metrics, FID and the OT plan and
+# loss (tests/mutate.py); hours on 2 cores, not part of `make test`. Name
+# modules with MODULES="bijectors/split.py ...".
+mutate: $(VENV)/.installed
+	$(PY) -m tests.mutate $(foreach m,$(MODULES),--module=$(m)) \
+	  --output=build/mutation.md
 
 # The documentation site, into build/site/; --strict fails on a broken link.
 docs: $(VENV)/.installed
