@@ -1,6 +1,7 @@
 import json
 import os
 import sys
+import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -59,8 +60,9 @@ needs_fid_data = pytest.mark.skipif(
            f'({", ".join(_FID_FILES)}) in {os.path.normpath(FID_DATA)}')
 
 
-# Each test's seconds (setup, call and teardown) in the last full run that
-# stored them: `make test-durations` rewrites the file. They order the files
+# Each test's seconds (setup, call and teardown) and each fixture's set-up
+# seconds in the last full run that stored them: `make test-durations`
+# rewrites the file. They order the files
 # for `make test`'s two workers and pick the fast tier.
 _DURATIONS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                'durations.json')
@@ -81,17 +83,19 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-  """Marks the tests (`slow`: measured above _SLOW_S; `subprocess`: in a
-  file that starts programs) and orders them for the workers: whole files,
-  the longest first, so that the short files fill in at the end and both
-  workers finish at about the same time. A new test counts as fast until
-  measured; a new file goes last."""
+  """Marks the tests (`slow`: measured above _SLOW_S, or using a fixture
+  whose set-up was; `subprocess`: in a file that starts programs) and orders
+  them for the workers: whole files, the longest first, so that the short
+  files fill in at the end and both workers finish at about the same time.
+  A new test counts as fast until measured; a new file goes last."""
   durations = _recorded_durations()
+  tests, fixtures = durations.get('tests', {}), durations.get('fixtures', {})
   per_file = {}
   for item in items:
-    seconds = durations.get(item.nodeid)
+    seconds = tests.get(item.nodeid)
     per_file[item.fspath] = per_file.get(item.fspath, 0.) + (seconds or 0.)
-    if seconds is not None and seconds > _SLOW_S:
+    if (seconds or 0.) > _SLOW_S or any(
+        fixtures.get(name, 0.) > _SLOW_S for name in item.fixturenames):
       item.add_marker(pytest.mark.slow)
     module = getattr(item, 'module', None)
     if module is not None and ({'forked', 'subprocess'} & set(vars(module))):
@@ -100,19 +104,36 @@ def pytest_collection_modifyitems(config, items):
   del config
 
 
-_measured = {}
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+  """Times each fixture's set-up for `--store-durations`, carried to the
+  controlling process with the report of the test that caused it."""
+  began = time.perf_counter()
+  yield
+  item = getattr(request, '_pyfuncitem', None)
+  if item is not None and request.config.getoption('store_durations'):
+    item.user_properties.append(
+        ('fixture_seconds', (fixturedef.argname, time.perf_counter() - began)))
+
+
+_measured = {'tests': {}, 'fixtures': {}}
 
 
 def pytest_runtest_logreport(report):
-  _measured[report.nodeid] = _measured.get(report.nodeid, 0.) + report.duration
+  tests, fixtures = _measured['tests'], _measured['fixtures']
+  tests[report.nodeid] = tests.get(report.nodeid, 0.) + report.duration
+  for key, value in report.user_properties:
+    if key == 'fixture_seconds' and report.when == 'setup':
+      name, seconds = value
+      fixtures[name] = max(fixtures.get(name, 0.), seconds)
 
 
 def pytest_sessionfinish(session):
   if (session.config.getoption('store_durations') and
-      not hasattr(session.config, 'workerinput') and _measured):
+      not hasattr(session.config, 'workerinput') and _measured['tests']):
     with open(_DURATIONS_PATH, 'w') as f:
-      json.dump({k: round(v, 3) for k, v in sorted(_measured.items())}, f,
-                indent=0)
+      json.dump({section: {k: round(v, 3) for k, v in sorted(values.items())}
+                 for section, values in _measured.items()}, f, indent=0)
       f.write('\n')
 
 
