@@ -97,6 +97,23 @@ def test_readme_lines_sample_encode_and_decode(load_pretrained):
                              atol=1e-3)
 
 
+def test_shipped_pie_samples_its_density_through_the_export(load_pretrained):
+  """sample_density draws the dropped parts: encoded again, they are
+  N(0, temperature^2); `sample` leaves them at 0. Same z for one seed."""
+  pie = load_pretrained('pie_mnist')
+  for temperature in (1.0, 0.5):
+    drawn = pie.sample_density(num_samples=32, seed=4,
+                               temperature=temperature)['images']
+    mean = pie.sample(num_samples=32, seed=4,
+                      temperature=temperature)['images']
+    u = pie.encode_full(images=drawn)['codes'].numpy()
+    u_mean = pie.encode_full(images=mean)['codes'].numpy()
+    assert abs(u[:, 10:].std() - temperature) < 0.015 * temperature
+    assert abs(u[:, 10:].mean()) < 0.02
+    assert np.abs(u_mean[:, 10:]).max() < 2e-3
+    np.testing.assert_allclose(u[:, :10], u_mean[:, :10], atol=2e-3)
+
+
 @pytest.mark.parametrize('name,run', [('pie_mnist', 'pie_eps0.01'),
                                       ('revnet_ot_mnist', 'ot_b1000')])
 def test_gradients_through_a_loaded_export_equal_the_models(
