@@ -52,7 +52,9 @@ TARGETS = {
         'tests/test_evaluation.py::test_code_usage_counts_dims_where_a_class_spreads',
         'tests/test_evaluation.py::test_latent_usage_counts_dims_above_threshold',
         'tests/test_evaluation.py::test_visible_dims_reads_the_decoded_change_along_the_top_dims',
-        'tests/test_evaluation.py::test_plateau_is_where_no_class_loses_a_dimension_over_the_window'],
+        'tests/test_evaluation.py::test_plateau_is_where_no_class_loses_a_dimension_over_the_window',
+        'tests/test_evaluation.py::test_visible_dims_defaults_and_the_threshold_itself',
+        'tests/test_evaluation.py::test_round_trip_errors_are_means_and_max_over_every_batch'],
     'official/evaluation/fid.py': ['tests/test_fid.py'],
     'trainers/optimal_transport.py': ['tests/test_optimal_transport.py'],
 }

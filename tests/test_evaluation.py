@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from official import evaluate
 from official import experiments
@@ -32,6 +33,43 @@ def test_sharpness_known_values():
   assert abs(value - 16.) < 1e-5  # the Laplacian is +-4 everywhere
   rgb = np.ones((2, 8, 8, 3), np.float32) * [0.2, 0.5, 0.9]
   assert metrics.sharpness(rgb)[0] < 1e-10
+  # RGB is turned to luma with ITU-R BT.601's weights.
+  colours = np.random.default_rng(0).uniform(size=(3, 8, 8, 3))
+  luma = colours @ np.array([0.299, 0.587, 0.114])
+  np.testing.assert_allclose(metrics.sharpness(colours)[1],
+                             metrics.sharpness(luma[..., None])[1], rtol=1e-5)
+
+
+class _ShiftedModel:
+  """A stand-in autoencoder with known errors: the full round trip is off by
+  0.01 at every pixel, the restricted one gives 0.25 everywhere."""
+  compute_dtype = 'float32'
+
+  def encode_full(self, x):
+    return tf.reshape(x, (len(x), -1))
+
+  def decode_full(self, u):
+    return tf.reshape(u, (len(u), 4, 4, 1)) + 0.01
+
+  def restrict(self, u):
+    return u[:, :2]
+
+  def decode(self, z):
+    return tf.fill((len(z), 4, 4, 1), 0.25)
+
+
+def test_round_trip_errors_are_means_and_max_over_every_batch():
+  images = np.random.default_rng(0).uniform(size=(7, 4, 4, 1)).astype(
+      np.float32)
+  images[5, 2, 3, 0] = 0.995  # the largest pixel
+  errors, reconstructions = metrics.round_trip(_ShiftedModel(), images,
+                                               batch_size=3)
+  assert errors['inversion_l1_mean'] == pytest.approx(0.01, rel=1e-4)
+  assert errors['inversion_l1_max'] == pytest.approx(0.01, rel=1e-3)
+  assert errors['reconstruction_l1_from_prior_dims'] == pytest.approx(
+      np.abs(images - 0.25).mean(), rel=1e-5)
+  assert reconstructions.shape == images.shape
+  np.testing.assert_array_equal(reconstructions, 0.25)
 
 
 def test_code_usage_counts_dims_where_a_class_spreads():
@@ -41,19 +79,24 @@ def test_code_usage_counts_dims_where_a_class_spreads():
   codes[labels == 1, 0] = 3.  # class 1 does not vary along dimension 0
   assert metrics.code_usage(codes, labels, 0.1) == {
       'used_dims_per_class_in_codes': [2, 1]}
+  # A std exactly at the threshold does not count.
+  halves = np.tile([[0.], [1.]], (10, 1))  # std 0.5
+  assert metrics.code_usage(halves, np.zeros(20), 0.5) == {
+      'used_dims_per_class_in_codes': [0]}
 
 
 def test_latent_usage_counts_dims_above_threshold():
-  stds = np.array([[0.5, 0.05, 0.2, 0.0],
-                   [0.01, 0.02, 0.3, 0.15],
-                   [0.3, 0.0, 0.0, 0.11]])
+  stds = np.array([[0.5, 0.05, 0.2, 0.0, 0.0],
+                   [0.01, 0.1, 0.3, 0.15, 0.0],  # 0.1: at the threshold
+                   [0.3, 0.0, 0.0, 0.11, 0.0],
+                   [0.0, 0.0, 0.5, 0.0, 0.0]])
   usage = metrics.latent_usage(stds, 0.1)
-  assert usage['used_dims_per_class'] == [2, 2, 2]
-  assert usage['used_dims_any_class'] == 3
-  # Dimensions 0, 2 and 3 are each used by two classes, none by all three
-  # (a "used by every class" count would give 0).
+  assert usage['used_dims_per_class'] == [2, 2, 2, 1]
+  assert usage['used_dims_any_class'] == 3  # dimensions 0, 2 and 3
+  # Dimensions 0, 2 and 3 are each used by two or three classes, none by
+  # all four (a "used by every class" count would give 0).
   assert usage['used_dims_shared'] == 3
-  assert metrics.latent_usage(stds, 0.25)['used_dims_shared'] == 1
+  assert metrics.latent_usage(stds, 0.25)['used_dims_shared'] == 2
   assert metrics.latent_usage(stds, 0.35)['used_dims_shared'] == 0
 
 
@@ -77,7 +120,25 @@ def test_visible_dims_reads_the_decoded_change_along_the_top_dims():
   assert found['visible_dims_median'] == 2.
   assert found['visible_dims_shared'] == 2  # dims 5 and 1, two classes each
   assert found['largest_stds_per_class'][2][:3] == [0.3, 0.25, 0.09]
-  assert len(found['largest_stds_per_class'][0]) == 8
+
+
+def test_visible_dims_defaults_and_the_threshold_itself():
+  """Defaults: the top 4 dimensions, a change of 0.05, 8 stds per class.
+  With zero means and the identity decoder over 16 pixels, a std s changes
+  the image by s / 4 (exact in float32 for these values)."""
+  stds = np.zeros((2, 16))
+  stds[0, [3, 7]] = [0.25, 0.125]
+  stds[1, [3, 9]] = [0.5, 0.5]
+  found = metrics.visible_dims(lambda codes: codes, np.zeros((2, 16)), stds)
+  assert found['visible_dims_top'] == [3, 9, 7, 0]
+  # 0.0625 and 0.125 count at 0.05; 0.03125 does not.
+  assert found['visible_dims_per_class'] == [1, 2]
+  assert found['visible_dims_shared'] == 1
+  assert [len(s) for s in found['largest_stds_per_class']] == [8, 8]
+  exact = metrics.visible_dims(lambda codes: codes, np.zeros((2, 16)), stds,
+                               threshold=0.0625)
+  assert exact['visible_dims_per_class'] == [1, 2]  # 0.0625 >= 0.0625
+  assert exact['visible_dims_change_per_class'][0][0] == 0.0625
 
 
 @pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])
@@ -252,6 +313,12 @@ def test_plateau_is_where_no_class_loses_a_dimension_over_the_window():
   # A rise is no loss: a class may take a dimension back.
   wobble = [50, 50, 51, 50, 50, 50, 50, 50]
   assert metrics.plateau({0: (steps[:8], wobble)}, 30)['plateau_step'] == 0
+  # The window ends at the last logged step, and includes it: a loss at
+  # its last step counts.
+  exact = metrics.plateau({0: ([0, 10, 20, 30], [9, 8, 8, 8])}, 20)
+  assert exact['plateau_step'] == 10
+  late_loss = metrics.plateau({0: ([0, 10, 20, 30], [9, 8, 8, 7])}, 20)
+  assert late_loss['plateau_step'] is None
 
 
 def test_training_logs_the_quick_check_as_curves(tmp_path, monkeypatch):
