@@ -184,7 +184,11 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
             np.round(images[i:i + n] * 255.)), tf.random.stateless_uniform(
                 (n,) + model.image_shape, [seed, i])), len(images),
         'test bits/dim')))
-  if getattr(model.config, 'num_classes', 0):
+  if not getattr(model.config, 'num_classes', 0):  # a prior of N(0, I)
+    results.update(metrics.prior_match(_batched(
+        lambda n, i: model.encode(images[i:i + n]), len(images),
+        'encoding the test images')))
+  else:
     task = config.task
     stds = model.class_stds.numpy()
     results.update(metrics.latent_usage(stds, task.used_dim_threshold))

@@ -54,7 +54,8 @@ TARGETS = {
         'tests/test_evaluation.py::test_visible_dims_reads_the_decoded_change_along_the_top_dims',
         'tests/test_evaluation.py::test_plateau_is_where_no_class_loses_a_dimension_over_the_window',
         'tests/test_evaluation.py::test_visible_dims_defaults_and_the_threshold_itself',
-        'tests/test_evaluation.py::test_round_trip_errors_are_means_and_max_over_every_batch'],
+        'tests/test_evaluation.py::test_round_trip_errors_are_means_and_max_over_every_batch',
+        'tests/test_evaluation.py::test_prior_match_reports_each_dimensions_mean_and_std'],
     'official/evaluation/fid.py': ['tests/test_fid.py'],
     'trainers/optimal_transport.py': ['tests/test_optimal_transport.py'],
 }

@@ -122,6 +122,20 @@ def test_visible_dims_reads_the_decoded_change_along_the_top_dims():
   assert found['largest_stds_per_class'][2][:3] == [0.3, 0.25, 0.09]
 
 
+def test_prior_match_reports_each_dimensions_mean_and_std():
+  codes = np.random.default_rng(0).standard_normal((4000, 3)) * [1., 2., .5]
+  codes[:, 1] += 0.3
+  found = metrics.prior_match(codes)
+  np.testing.assert_allclose(found['prior_code_means'], [0., 0.3, 0.],
+                             atol=0.05)
+  np.testing.assert_allclose(found['prior_code_stds'], [1., 2., .5],
+                             rtol=0.05)
+  assert found['prior_code_mean_abs_max'] == pytest.approx(
+      abs(codes[:, 1].mean()))
+  assert found['prior_code_std_min'] == pytest.approx(codes[:, 2].std())
+  assert found['prior_code_std_max'] == pytest.approx(codes[:, 1].std())
+
+
 def test_visible_dims_defaults_and_the_threshold_itself():
   """Defaults: the top 4 dimensions, a change of 0.05, 8 stds per class.
   With zero means and the identity decoder over 16 pixels, a std s changes
@@ -168,6 +182,11 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
         rel=1e-5)
     assert results['sharpness_samples'] == pytest.approx(
         metrics.sharpness(model.sample(24, seed=0))[0], rel=1e-5)
+    data = experiments.from_json(run_dir.read_experiment_info(
+        name, model_dir)).data
+    images, _ = pipelines.held_out(data, 40, 0)
+    assert results['prior_code_stds'] == metrics.prior_match(
+        model.encode(images))['prior_code_stds']
   else:
     expected += ['class_samples.png', 'used_dims_over_training.png',
                  'visible_dims_over_training.png']

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['code_usage', 'latent_usage', 'round_trip', 'sharpness',
-           'visible_dims']
+__all__ = ['code_usage', 'latent_usage', 'prior_match', 'round_trip',
+           'sharpness', 'visible_dims']
 
 _LAPLACE = np.array([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 _LUMA = (0.299, 0.587, 0.114)
@@ -115,6 +115,18 @@ def visible_dims(decode, means, stds, top=4, threshold=0.05, spectrum=8):
           'largest_stds_per_class': np.round(
               -np.sort(-stds.astype(np.float64), axis=1)[:, :spectrum],
               4).tolist()}
+
+
+def prior_match(codes):
+  """How far the codes (N, d) of held-out images are from the prior N(0, I)
+  they should follow: per dimension their mean and std, and the extremes."""
+  codes = np.asarray(codes, np.float64)
+  means, stds = codes.mean(axis=0), codes.std(axis=0)
+  return {'prior_code_means': np.round(means, 4).tolist(),
+          'prior_code_stds': np.round(stds, 4).tolist(),
+          'prior_code_mean_abs_max': float(np.abs(means).max()),
+          'prior_code_std_min': float(stds.min()),
+          'prior_code_std_max': float(stds.max())}
 
 
 def code_usage(codes, labels, threshold):
