@@ -276,16 +276,19 @@ def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
       'images': to_images(_checked_codes(codes, full_code_spec))},
       [full_code_spec])
 
-  def sample(num_samples, seed, temperature=1.0):
-    num_samples = _refused_unless(
-        (num_samples >= 0) & (num_samples <= max_samples),
-        f'num_samples must be in [0, {max_samples}]', num_samples)
-    return {'images': to_images(model.sample_codes(
-        num_samples, seed=seed,
-        temperature=_checked_temperature(temperature)))}
+  def sampler(**options):
+    """The `sample` endpoint; PIE's `density=True` for `sample_density`."""
+    def sample(num_samples, seed, temperature=1.0):
+      num_samples = _refused_unless(
+          (num_samples >= 0) & (num_samples <= max_samples),
+          f'num_samples must be in [0, {max_samples}]', num_samples)
+      return {'images': to_images(model.sample_codes(
+          num_samples, seed=seed,
+          temperature=_checked_temperature(temperature), **options))}
+    return sample
 
   sample_specs = [tf.TensorSpec((), tf.int32, name='num_samples'), seed_spec]
-  add('sample', sample, sample_specs, [temperature_spec])
+  add('sample', sampler(), sample_specs, [temperature_spec])
   classes = getattr(model.config, 'num_classes', 0)
   if classes:
     def sample_class(labels, seed, temperature=1.0):
@@ -305,14 +308,7 @@ def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
         model.class_means), 'stds': tf.convert_to_tensor(model.class_stds)},
         [])
   if hasattr(model, 'log_prob'):
-    def sample_density(num_samples, seed, temperature=1.0):
-      num_samples = _refused_unless(
-          (num_samples >= 0) & (num_samples <= max_samples),
-          f'num_samples must be in [0, {max_samples}]', num_samples)
-      return {'images': to_images(model.sample_codes(
-          num_samples, seed=seed,
-          temperature=_checked_temperature(temperature), density=True))}
-
+    sample_density = sampler(density=True)
     density_specs = sample_specs + [temperature_spec]
     setattr(module, 'sample_density', method(
         function(sample_density), [[any_shape(s) for s in sample_specs],
