@@ -14,7 +14,8 @@ left alone.
 The tests run in a process forked from one that has imported TensorFlow,
 Keras and TFP (not this project), so a mutant costs its tests' time, not
 TensorFlow's import. The source file is rewritten for each mutant and
-restored after; stop the run with Ctrl-C, never SIGKILL.
+restored after, also when the run is stopped by Ctrl-C or SIGTERM (never
+SIGKILL it).
 
 Writes a Markdown table (mutants, killed, survived per module) and the
 surviving mutants with their line, for each to be explained (an equivalent
@@ -144,11 +145,18 @@ def mutants(source):
     yield line, description, ast.unparse(mutated)
 
 
+def _stop(signum, frame):
+  del frame
+  raise KeyboardInterrupt(f'signal {signum}')
+
+
 def _run_tests(tests, timeout):
   """0 if `tests` pass, else their exit status (or 'timeout'), in a child
   forked from this process."""
   pid = os.fork()
   if pid == 0:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sys.dont_write_bytecode = True
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -158,14 +166,19 @@ def _run_tests(tests, timeout):
                         '-p', 'no:randomly', *tests])
     os._exit(int(code))  # pylint: disable=protected-access
   deadline = time.time() + timeout
-  while time.time() < deadline:
-    done, status = os.waitpid(pid, os.WNOHANG)
-    if done:
-      return os.waitstatus_to_exitcode(status)
-    time.sleep(0.05)
-  os.kill(pid, signal.SIGKILL)
-  os.waitpid(pid, 0)
-  return 'timeout'
+  try:
+    while time.time() < deadline:
+      done, status = os.waitpid(pid, os.WNOHANG)
+      if done:
+        return os.waitstatus_to_exitcode(status)
+      time.sleep(0.05)
+    return 'timeout'
+  finally:
+    try:  # a child still running: over time, or this run stopped
+      os.kill(pid, signal.SIGKILL)
+      os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+      pass
 
 
 def _clear_bytecode(path):
@@ -218,6 +231,10 @@ def main():
     parser.error(f'not a target: {", ".join(unknown)}; targets: '
                  f'{", ".join(TARGETS)}')
   os.chdir(REPO)
+  # Restore the module being mutated on Ctrl-C or SIGTERM, also where the
+  # shell started this run with SIGINT ignored (in the background).
+  signal.signal(signal.SIGINT, _stop)
+  signal.signal(signal.SIGTERM, _stop)
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   import importlib  # pylint: disable=g-import-not-at-top
   for name in _PRELOADED:
