@@ -58,7 +58,14 @@ TARGETS = {
         'tests/test_evaluation.py::test_round_trip_errors_are_means_and_max_over_every_batch',
         'tests/test_evaluation.py::test_prior_match_reports_each_dimensions_mean_and_std'],
     'official/evaluation/fid.py': ['tests/test_fid.py'],
-    'trainers/optimal_transport.py': ['tests/test_optimal_transport.py'],
+    'trainers/optimal_transport.py': [
+        'tests/test_optimal_transport.py::' + name for name in (
+            'test_plan_couples_within_classes_and_the_cost_has_a_finite_gradient',
+            'test_gaussians_start_from_the_codes_of_init_examples_digits',
+            'test_euclidean_costs_equal_the_pairwise_distances',
+            'test_plans_of_three_classes_stay_within_each_class',
+            'test_one_step_loss_is_the_transport_cost_plus_the_weighted_perturbation',
+            'test_tensorboard_shows_the_used_dimensions_per_class')],
 }
 _PRELOADED = ('numpy', 'tensorflow', 'tensorflow_probability', 'keras',
               'pytest', 'scipy.linalg')

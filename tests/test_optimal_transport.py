@@ -130,3 +130,60 @@ def test_a_batch_that_is_not_a_multiple_of_the_classes_is_refused_first(
                      'the 10 classes'):
     train_tiny_run('revnet_ot_mnist', tmp_path / 'run', batch_size=25)
   assert not os.path.exists(tmp_path / 'run')
+
+
+def test_euclidean_costs_equal_the_pairwise_distances():
+  rng = np.random.default_rng(1)
+  a, b = rng.normal(size=(6, 4)), rng.normal(size=(5, 4))
+  expected = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+  np.testing.assert_allclose(
+      optimal_transport._euclidean(tf.constant(a), tf.constant(b)),  # pylint: disable=protected-access
+      expected, rtol=1e-6)
+
+
+def test_plans_of_three_classes_stay_within_each_class():
+  rng = np.random.default_rng(2)
+  codes, samples = rng.normal(size=(2, 9, 3))
+  labels = np.repeat([0, 1, 2], 3)
+  plan = optimal_transport.transport_plan(codes, samples, labels)
+  same = labels[:, None] == labels[None, :]
+  assert np.all(plan[~same] == 0)
+  np.testing.assert_allclose(plan.sum(axis=1), 1 / 9)  # 1/3 per class, /3
+
+
+def test_one_step_loss_is_the_transport_cost_plus_the_weighted_perturbation():
+  """The losses of one train step, recomputed from the same codes, noise and
+  class Gaussians: the Euclidean costs weighted by the per-class plans,
+  plus 15 x the mean over the batch of the mean (MSE + L1) of the images
+  decoded from codes moved by N(0, 0.01^2)."""
+  config = tiny_config('revnet_ot_mnist', {'trainer.batch_size': 20,
+                                           'task.init_examples': 20})
+  task = trainers.build_task(config)
+  model = task.build_model()
+  dataset = pipelines.make_dataset_fn(config.data, 0, 20, balanced=True)(None)
+  task.initialize(model, dataset)
+  assert np.abs(model.class_means.numpy()).mean() > 0.01  # from the codes
+  images, labels = next(iter(dataset))
+  step = tf.constant(3, tf.int64)
+  size = model.code_size
+  codes = model.encode_full(images).numpy().astype(np.float64)
+  means = model.class_means.numpy()[labels.numpy()]
+  stds = model.class_stds.numpy()[labels.numpy()]
+  samples = means + stds * task.noise(0, (20, size), step).numpy()
+  plan = optimal_transport.transport_plan(codes, samples, labels.numpy())
+  distances = np.sqrt(np.maximum(
+      ((codes[:, None] - samples[None]) ** 2).sum(-1), 1e-6))
+  moved = codes + 0.01 * task.noise(1, (20, size), step).numpy()
+  error = images.numpy() - model.decode_full(moved.astype(np.float32)).numpy()
+  perturbation = 15. * np.mean((error ** 2 + np.abs(error)).mean(
+      axis=(1, 2, 3)))
+  losses, _ = task.train_step(model, task.build_optimizers(model),
+                              (images, labels), step, 'train')
+  np.testing.assert_allclose(losses['transport'], (plan * distances).sum(),
+                             rtol=1e-4)
+  np.testing.assert_allclose(losses['perturbation'], perturbation, rtol=1e-4)
+  np.testing.assert_allclose(losses['loss'], losses['transport'] +
+                             losses['perturbation'], rtol=1e-6)
+  model.class_stds.assign(-tf.ones_like(model.class_stds))
+  task.after_step(model)
+  assert not model.class_stds.numpy().any()  # clamped at 0
