@@ -104,6 +104,7 @@ def test_tensorboard_shows_the_used_dimensions_per_class(tmp_path):
         if event.step == 2 and value.HasField('tensor'):
           logged[value.tag] = tf.make_ndarray(value.tensor)
   stds = model.class_stds.numpy()
+  assert np.abs(model.class_means.numpy()).mean() > 0.01  # set from codes
   usage = metrics.latent_usage(stds, 0.1)
   visible = metrics.visible_dims(model.decode_full,
                                  model.class_means.numpy(), stds)
@@ -156,11 +157,13 @@ def test_one_step_loss_is_the_transport_cost_plus_the_weighted_perturbation():
   class Gaussians: the Euclidean costs weighted by the per-class plans,
   plus 15 x the mean over the batch of the mean (MSE + L1) of the images
   decoded from codes moved by N(0, 0.01^2)."""
-  config = tiny_config('revnet_ot_mnist', {'trainer.batch_size': 20,
-                                           'task.init_examples': 20})
+  # Three digits per class: with two, each class's codes are their mean
+  # +- their std, and drawing -noise for +noise would cost the same.
+  config = tiny_config('revnet_ot_mnist', {'trainer.batch_size': 30,
+                                           'task.init_examples': 30})
   task = trainers.build_task(config)
   model = task.build_model()
-  dataset = pipelines.make_dataset_fn(config.data, 0, 20, balanced=True)(None)
+  dataset = pipelines.make_dataset_fn(config.data, 0, 30, balanced=True)(None)
   task.initialize(model, dataset)
   assert np.abs(model.class_means.numpy()).mean() > 0.01  # from the codes
   images, labels = next(iter(dataset))
@@ -169,11 +172,11 @@ def test_one_step_loss_is_the_transport_cost_plus_the_weighted_perturbation():
   codes = model.encode_full(images).numpy().astype(np.float64)
   means = model.class_means.numpy()[labels.numpy()]
   stds = model.class_stds.numpy()[labels.numpy()]
-  samples = means + stds * task.noise(0, (20, size), step).numpy()
+  samples = means + stds * task.noise(0, (30, size), step).numpy()
   plan = optimal_transport.transport_plan(codes, samples, labels.numpy())
   distances = np.sqrt(np.maximum(
       ((codes[:, None] - samples[None]) ** 2).sum(-1), 1e-6))
-  moved = codes + 0.01 * task.noise(1, (20, size), step).numpy()
+  moved = codes + 0.01 * task.noise(1, (30, size), step).numpy()
   error = images.numpy() - model.decode_full(moved.astype(np.float32)).numpy()
   perturbation = 15. * np.mean((error ** 2 + np.abs(error)).mean(
       axis=(1, 2, 3)))
