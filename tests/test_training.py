@@ -62,9 +62,13 @@ def test_two_replicas_equal_one_on_the_same_global_batch(name, overrides, loss,
   assert two.strategy.num_replicas_in_sync == 2
   np.testing.assert_allclose(two_metrics['final_losses']['loss'],
                              one_metrics['final_losses']['loss'], rtol=1e-5)
+  # Adam's first step is lr * g / (|g| + eps) per entry: for entries of g
+  # near 0 it turns the replicas' float rounding into a visible move (1.5e-5
+  # measured once on one of a tiny PIE's weights, 2026-12-07); 1e-4 is a
+  # tenth of the step.
   for a, b in zip(one.model.weights, two.model.weights):
     np.testing.assert_allclose(np.asarray(b.value), np.asarray(a.value),
-                               rtol=1e-5, atol=1e-6)
+                               rtol=1e-5, atol=1e-4)
   assert one_metrics['final_losses']['grad_norm'] > 0
   assert two.optimizers['optimizer'].iterations.numpy() == 1
 
