@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from tests import forked
 from tests.conftest import REPO
 from tests.conftest import train_tiny_run
 
@@ -53,10 +54,13 @@ def test_a_finished_run_started_again_keeps_its_record(tmp_path, capsys):
 
 
 def test_help_lists_the_programs_own_flags_and_exits_0():
+  """Forked from a process that has imported TensorFlow (tests/forked.py):
+  the tests above start fresh ones for the start-up lines."""
   for module, ours in (('official.train', '--warmup_steps'),
                        ('official.export', '--max_samples')):
     for flag in ('--help', '--helpfull'):
-      done = _run([module, flag])
+      done = forked.run([sys.executable, '-m', module, flag], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
       assert done.returncode == 0 and done.stderr == '', done.stderr
       assert ours in done.stdout and '--experiment' in done.stdout
       # absl's full help listed every imported module's flags under the

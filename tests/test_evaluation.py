@@ -163,9 +163,16 @@ def trained_run(request, tmp_path_factory):
   return name, str(model_dir), trainer.model
 
 
-def test_evaluate_writes_metrics_and_figures(trained_run):
+def test_evaluate_writes_metrics_and_figures(trained_run, capsys):
   name, model_dir, model = trained_run
-  results = evaluate.evaluate(name, model_dir, num_samples=24, num_test=40)
+  results = evaluate.evaluate(name, model_dir, num_samples=24, num_test=40,
+                              temperature=0.25)
+  assert {k: results[k] for k in ('split', 'num_test_images', 'num_samples',
+                                  'sample_temperature', 'seed')} == {
+      'split': 'test', 'num_test_images': 40, 'num_samples': 24,
+      'sample_temperature': 0.25, 'seed': 0}
+  progress = capsys.readouterr().err
+  assert 'sampling: 24/24 images' in progress and 'figures' in progress
   with open(os.path.join(model_dir, 'eval', 'metrics.json')) as f:
     assert json.load(f)['sharpness_samples'] == results['sharpness_samples']
   assert results['inversion_l1_max'] < 1e-4
@@ -178,10 +185,11 @@ def test_evaluate_writes_metrics_and_figures(trained_run):
     assert results['test_bits_per_dim'] > 0.
     # Drawn in batches of 500 with seed + start: one batch here.
     assert results['sharpness_density_samples'] == pytest.approx(
-        metrics.sharpness(model.sample(24, seed=0, density=True))[0],
-        rel=1e-5)
+        metrics.sharpness(model.sample(24, seed=0, temperature=0.25,
+                                       density=True))[0], rel=1e-5)
     assert results['sharpness_samples'] == pytest.approx(
-        metrics.sharpness(model.sample(24, seed=0))[0], rel=1e-5)
+        metrics.sharpness(model.sample(24, seed=0, temperature=0.25))[0],
+        rel=1e-5)
     data = experiments.from_json(run_dir.read_experiment_info(
         name, model_dir)).data
     images, _ = pipelines.held_out(data, 40, 0)
@@ -295,17 +303,9 @@ def test_evaluate_fid_equals_an_independent_computation(trained_run,
   assert results['fid'] == pytest.approx(expected, rel=1e-4)
 
 
-def test_evaluate_records_what_it_measured_and_reports_progress(
-    trained_run, capsys):
+def test_quick_check_record_and_the_temperatures_scaling(
+    trained_run):
   name, model_dir, model = trained_run
-  cold = evaluate.evaluate(name, model_dir, num_samples=24, num_test=40,
-                           temperature=0.25)
-  assert {k: cold[k] for k in ('split', 'num_test_images', 'num_samples',
-                               'sample_temperature', 'seed')} == {
-      'split': 'test', 'num_test_images': 40, 'num_samples': 24,
-      'sample_temperature': 0.25, 'seed': 0}
-  progress = capsys.readouterr().err
-  assert 'sampling: 24/24 images' in progress and 'figures' in progress
   # Training's own quick check carries another name and its image count.
   with open(os.path.join(model_dir, 'metrics.json')) as f:
     record = json.load(f)

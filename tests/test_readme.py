@@ -71,8 +71,9 @@ def _blocks(language):
 
 
 def _commands():
-  """Each shell command of the README, continuation lines joined and
-  comments and optional `[...]` flags dropped."""
+  """Each shell command of the README and the pages, once (a page may repeat
+  the README's), continuation lines joined and comments and optional `[...]`
+  flags dropped."""
   commands = []
   for block in _blocks('sh'):
     for command in re.sub(r'\\\n\s*', ' ', block).splitlines():
@@ -80,7 +81,7 @@ def _commands():
       command = re.sub(r'\[[^\]]*\]', '', command).strip()
       if command and not command.startswith('#'):
         commands.append(command)
-  return commands
+  return list(dict.fromkeys(commands))
 
 
 def _environment():
