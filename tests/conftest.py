@@ -154,6 +154,27 @@ def load_pretrained():
   return load
 
 
+@pytest.fixture(scope='session')
+def tiny_export(tmp_path_factory):
+  """`tiny_export(name)`: a one-step tiny run of the experiment (batch 20,
+  `train_tiny_run`), its export as version 1 and the trained model, made once
+  per test process. Tests read them; what they write goes elsewhere."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from official import export  # pylint: disable=g-import-not-at-top
+  made = {}
+
+  def make(name):
+    if name not in made:
+      folder = tmp_path_factory.mktemp(f'tiny_{name}')
+      keras.utils.set_random_seed(1234)
+      trainer = train_tiny_run(name, folder / 'run')
+      made[name] = (str(folder / 'run'), export.export(
+          name, str(folder / 'run'), str(folder / 'exports')), trainer.model)
+    return made[name]
+
+  return make
+
+
 @pytest.fixture(autouse=True)
 def _seed():
   import keras

@@ -11,7 +11,6 @@ import tensorflow as tf
 from official import export
 from official.run_dir import RunDirError
 from tests import forked
-from tests.conftest import train_tiny_run
 
 SIGNATURES = ['decode', 'decode_full', 'encode', 'encode_full', 'sample',
               'sample_with_temperature', 'serving_default']
@@ -20,40 +19,39 @@ OT_SIGNATURES = ['class_gaussians', 'sample_class',
 
 
 @pytest.fixture(scope='module', params=['pie_mnist', 'revnet_ot_mnist'])
-def exported(request, tmp_path_factory):
+def exported(request, tiny_export, tmp_path_factory):
+  """The tiny run's export and model, and a folder for the test's files."""
   name = request.param
-  run_dir = tmp_path_factory.mktemp(name)
-  trainer = train_tiny_run(name, run_dir / 'run')
-  path = export.export(name, str(run_dir / 'run'), str(run_dir / 'export'))
-  return name, trainer.model, path, run_dir
+  run, path, model = tiny_export(name)
+  return name, model, path, run, tmp_path_factory.mktemp(name)
 
 
 def test_layout_and_signatures_listed_by_saved_model_cli(exported):
-  name, model, path, _ = exported
-  assert path.endswith(os.path.join('export', name, '1'))
+  name, model, path, _, _ = exported
+  assert path.endswith(os.path.join('exports', name, '1'))
   shown = forked.run(
       [forked.SAVED_MODEL_CLI, 'show', '--dir', path, '--all'],
       capture_output=True, text=True, check=True).stdout
-  expected = SIGNATURES + (['log_prob', 'sample_density'] if name == 'pie_mnist' else
-                            OT_SIGNATURES)
+  expected = SIGNATURES + (['log_prob', 'sample_density']
+                          if name == 'pie_mnist' else OT_SIGNATURES)
   for signature in expected:
     assert f"signature_def['{signature}']" in shown
   assert "inputs['num_samples']" in shown and "outputs['images']" in shown
 
 
 def test_saved_model_cli_run_on_npy(exported):
-  _, model, path, run_dir = exported
+  _, model, path, _, scratch = exported
   codes = np.random.default_rng(0).standard_normal(
       (3, model.code_size)).astype(np.float32) * 0.5
-  np.save(run_dir / 'codes.npy', codes)
+  np.save(scratch / 'codes.npy', codes)
   forked.run(
       [forked.SAVED_MODEL_CLI, 'run', '--dir', path, '--tag_set', 'serve',
        '--signature_def', 'decode_full', '--inputs',
-       f'codes={run_dir / "codes.npy"}',
-       '--outdir', str(run_dir / 'cli_out'), '--overwrite'],
+       f'codes={scratch / "codes.npy"}',
+       '--outdir', str(scratch / 'cli_out'), '--overwrite'],
       capture_output=True, check=True,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
-  images = np.load(run_dir / 'cli_out' / 'images.npy')
+  images = np.load(scratch / 'cli_out' / 'images.npy')
   np.testing.assert_allclose(images, model.decode_full(codes), atol=1e-6)
 
 
@@ -89,15 +87,15 @@ np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
 
 
 def test_fresh_process_reproduces_in_memory_outputs(exported):
-  name, model, path, run_dir = exported
+  name, model, path, _, scratch = exported
   images = np.random.default_rng(1).uniform(
       size=(5,) + model.image_shape).astype(np.float32)
-  np.save(run_dir / 'images.npy', images)
+  np.save(scratch / 'images.npy', images)
   subprocess.run([sys.executable, '-c', _RELOAD, path,
-                  str(run_dir / 'images.npy'), str(run_dir / 'out.npz')],
+                  str(scratch / 'images.npy'), str(scratch / 'out.npz')],
                  check=True, capture_output=True,
                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
-  out = np.load(run_dir / 'out.npz')
+  out = np.load(scratch / 'out.npz')
   module, _ = export.serving_module(model)  # the same graphs, in memory
   codes = module.encode(images)['codes']
   close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
@@ -127,7 +125,7 @@ def test_fresh_process_reproduces_in_memory_outputs(exported):
 
 
 def test_wrongly_shaped_input_is_rejected(exported):
-  _, model, path, _ = exported
+  _, model, path, _, _ = exported
   loaded = tf.saved_model.load(path)
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r'images must have shape \(N, 28, 28, 1\)'):
@@ -150,13 +148,13 @@ def test_wrongly_shaped_input_is_rejected(exported):
 
 
 def test_missing_or_foreign_checkpoint_fails_clearly(exported, tmp_path):
-  name, _, _, run_dir = exported
+  name, _, path, run, _ = exported
   with pytest.raises(RunDirError, match='no training run in'):
     export.export(name, str(tmp_path), str(tmp_path / 'out'))
   other = 'pie_mnist' if name != 'pie_mnist' else 'revnet_ot_mnist'
   with pytest.raises(RunDirError,
                      match=f"holds a run of experiment '{name}', not '{other}'"):
-    export.export(other, str(run_dir / 'run'), str(tmp_path / 'out'))
+    export.export(other, run, str(tmp_path / 'out'))
   with pytest.raises(export.ExportError, match='exists; choose another'):
-    export.export(name, str(run_dir / 'run'), str(run_dir / 'export'),
+    export.export(name, run, os.path.dirname(os.path.dirname(path)),
                   version=1)

@@ -47,15 +47,10 @@ def _leftovers(folder):
 
 
 @pytest.fixture(scope='module')
-def tiny_runs(tmp_path_factory):
+def tiny_runs(tiny_export):
   """A one-step tiny PIE and OT RevNet run, and an export of each."""
-  folder = tmp_path_factory.mktemp('runs')
-  runs = {}
-  for name in ('pie_mnist', 'revnet_ot_mnist'):
-    train_tiny_run(name, folder / name)
-    runs[name] = (str(folder / name), export.export(
-        name, str(folder / name), str(folder / 'exports')))
-  return runs
+  return {name: tiny_export(name)[:2]
+          for name in ('pie_mnist', 'revnet_ot_mnist')}
 
 
 # -- exports that TF Serving can never half-load -----------------------------
