@@ -31,11 +31,12 @@ def test_export_as_a_tfsm_layer_in_a_keras_model(endpoint, load_pretrained):
 
 
 @pytest.mark.parametrize('name', ['pie_mnist', 'revnet_ot_mnist'])
-def test_a_frozen_export_under_a_trained_head_in_fit(name):
+def test_a_frozen_export_under_a_trained_head_in_fit(name, tiny_export):
   """A frozen `TFSMLayer` runs under `fit`'s GradientTape (the RevNet export
-  raised `LookupError` there before it kept its custom gradients)."""
-  layer = keras.layers.TFSMLayer(os.path.join(REPO, 'pretrained', name, '1'),
-                                 call_endpoint='encode', trainable=False)
+  raised `LookupError` there before it kept its custom gradients; the
+  shipped exports' gradients: tests/test_pretrained.py)."""
+  layer = keras.layers.TFSMLayer(tiny_export(name)[1], call_endpoint='encode',
+                                 trainable=False)
   inputs = keras.Input((28, 28, 1))
   head = keras.layers.Dense(10)
   model = keras.Model(inputs, head(layer(inputs)['codes']))
