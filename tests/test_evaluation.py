@@ -340,6 +340,32 @@ def test_plateau_is_where_no_class_loses_a_dimension_over_the_window():
   assert late_loss['plateau_step'] is None
 
 
+def test_the_adversarial_quick_check_logs_the_prior_match_and_the_critic(
+    tmp_path):
+  trainer = train_tiny_run('revnet_aae_mnist', tmp_path, steps=2,
+                           image_every=1, items={
+                               'task.reconstruction_steps': 1,
+                               'task.init_batches': 1})
+  curves = run_dir.read_scalars(str(tmp_path), 'eval/')
+  for tag in ('prior_code_mean_abs_max', 'prior_code_std_min',
+              'prior_code_std_max', 'critic_mean_on_codes',
+              'critic_mean_on_prior'):
+    assert list(curves[f'eval/{tag}'][0]) == [1, 2], tag
+  with open(tmp_path / 'metrics.json') as f:
+    final = json.load(f)['final_evaluation']
+  data = experiments.from_json(run_dir.read_experiment_info(
+      'revnet_aae_mnist', str(tmp_path))).data
+  images, _ = pipelines.held_out(data, 500)
+  codes = trainer.model.encode(images)
+  assert codes.shape == (500, trainer.model.config.num_prior_dims)
+  expected = metrics.prior_match(codes)
+  np.testing.assert_allclose(final['prior_code_stds'],
+                             expected['prior_code_stds'], atol=1e-4)
+  np.testing.assert_allclose(final['critic_mean_on_codes'], float(
+      np.mean(trainer.task.critic(codes, training=False))), rtol=1e-5)
+  assert final['critic_mean_on_codes'] != final['critic_mean_on_prior']
+
+
 def test_training_logs_the_quick_check_as_curves(tmp_path, monkeypatch):
   checked_at = []
   evaluate_task = MaximumLikelihoodTask.evaluate

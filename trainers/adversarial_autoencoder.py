@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 import layers
+from official.evaluation import metrics
 from trainers.task import Task
 
 
@@ -88,3 +89,18 @@ class AdversarialAutoencoderTask(Task):
                            self.critic.trainable_variables)
       losses.update(encoder=encoder_loss, critic=critic_loss)
     return losses, {'grad_norm': norm}
+
+  def evaluate(self, model, images, labels):
+    """Adds how closely the codes of `images` follow the prior N(0, I) on
+    the prior dimensions (`metrics.prior_match`) and the critic's mean
+    output on those codes and on as many draws of the prior: the adversary's
+    view, the two equal where it cannot tell them apart."""
+    results, reconstructions = super().evaluate(model, images, labels)
+    codes = model.encode(images)
+    results.update(metrics.prior_match(codes))
+    prior = tf.random.stateless_normal(tf.shape(codes), [0, 0],
+                                       dtype=codes.dtype)
+    for name, batch in (('codes', codes), ('prior', prior)):
+      results[f'critic_mean_on_{name}'] = float(
+          tf.reduce_mean(self.critic(batch, training=False)))
+    return results, reconstructions
