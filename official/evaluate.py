@@ -144,6 +144,16 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
   return written
 
 
+def _plot_per_class(curves, out_dir, name, title):
+  """Draws the logged `curves` (tag `NAME/class_C`: (steps, values)) as
+  OUT_DIR/NAME_over_training.png, one line per class; returns its path."""
+  from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
+  return save_line_plot(
+      {tag.split('_')[-1]: curve for tag, curve in curves.items()},
+      os.path.join(out_dir, f'{name}_over_training.png'), f'{title}, per class',
+      'training step', 'dimensions')
+
+
 def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              seed=0, temperature=1.0):
   """Computes metrics and figures of the run in `model_dir`."""
@@ -189,15 +199,12 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
         lambda n, i: model.encode(images[i:i + n]), len(images),
         'encoding the test images')))
   else:
-    task = config.task
-    stds = model.class_stds.numpy()
-    results.update(metrics.latent_usage(stds, task.used_dim_threshold))
-    results.update(metrics.visible_dims(
-        model.decode_full, model.class_means.numpy(), stds,
-        task.visible_dims_top, task.visible_change_threshold))
+    import trainers  # pylint: disable=g-import-not-at-top
+    results.update(trainers.build_task(config).latent_usage(model))
     codes = _batched(lambda n, i: model.encode_full(images[i:i + n]),
                      len(images), 'encoding the test images')
-    results.update(metrics.code_usage(codes, labels, task.used_dim_threshold))
+    results.update(metrics.code_usage(codes, labels,
+                                      config.task.used_dim_threshold))
   if inception:
     extractor = fid.InceptionExtractor.from_source(inception)
     features = lambda pictures, stage: _batched(
@@ -221,25 +228,18 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   results['figures'] = figures(model, images, labels, out_dir, seed,
                                temperature)
   curves = run_dir.read_scalars(model_dir, 'used_dims/class_')
-  visible = run_dir.read_scalars(model_dir, 'visible_dims/class_')
-  if visible:
-    from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
-    results['figures']['visible_dims_over_training.png'] = save_line_plot(
-        {tag.split('_')[-1]: curve for tag, curve in visible.items()},
-        os.path.join(out_dir, 'visible_dims_over_training.png'),
-        'dimensions that visibly change the class mean, per class',
-        'training step', 'dimensions')
   if curves:
     results.update(metrics.plateau(
         {int(tag.split('_')[-1]): curve for tag, curve in curves.items()},
         window=50))
-    from official.visualize import save_line_plot  # pylint: disable=g-import-not-at-top
-    results['figures']['used_dims_over_training.png'] = save_line_plot(
-        {tag.split('_')[-1]: curve for tag, curve in curves.items()},
-        os.path.join(out_dir, 'used_dims_over_training.png'),
-        f'dimensions with class std > {config.task.used_dim_threshold}, '
-        'per class', 'training step',
-        'dimensions')
+    results['figures']['used_dims_over_training.png'] = _plot_per_class(
+        curves, out_dir, 'used_dims', 'dimensions with class std > '
+        f'{config.task.used_dim_threshold}')
+  visible = run_dir.read_scalars(model_dir, 'visible_dims/class_')
+  if visible:
+    results['figures']['visible_dims_over_training.png'] = _plot_per_class(
+        visible, out_dir, 'visible_dims',
+        'dimensions that visibly change the class mean')
   files.write_json(os.path.join(out_dir, 'metrics.json'), results)
   return results
 

@@ -114,7 +114,10 @@ class OptimalTransportTask(Task):
   def after_step(self, model):
     model.class_stds.assign(tf.maximum(model.class_stds, 0.))
 
-  def _latent_usage(self, model):
+  def latent_usage(self, model):
+    """The dimensions each class uses: by its learned std
+    (`metrics.latent_usage`) and by the change it makes to the decoded class
+    mean (`metrics.visible_dims`), with the config's thresholds."""
     config = self.task_config
     stds = model.class_stds.numpy()
     return {**metrics.latent_usage(stds, config.used_dim_threshold),
@@ -126,7 +129,7 @@ class OptimalTransportTask(Task):
     """The latent space as it shrinks: per class, the dimensions in use
     (std above the threshold), those that visibly change its decoded mean,
     its largest stds and the histogram of all of them."""
-    usage = self._latent_usage(model)
+    usage = self.latent_usage(model)
     stds = model.class_stds.numpy()
     for c, used in enumerate(usage['used_dims_per_class']):
       tf.summary.scalar(f'used_dims/class_{c}', used)
@@ -144,5 +147,5 @@ class OptimalTransportTask(Task):
 
   def evaluate(self, model, images, labels):
     results, reconstructions = super().evaluate(model, images, labels)
-    results.update(self._latent_usage(model))
+    results.update(self.latent_usage(model))
     return results, reconstructions
