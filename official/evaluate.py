@@ -136,10 +136,10 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
   else:  # AAE RevNet: standard normal on the prior dims
     save('samples.png', model.sample(100, seed=seed, temperature=temperature))
     rng = np.random.default_rng(seed)
-    dims = rng.choice(model.config.num_prior_dims, 5, replace=False)
+    dims = rng.choice(model.latent_size, 5, replace=False)
     base = model.encode(x[:2]).numpy()
     save('traversals.png', model.decode(_traversal(
-        model, base, dims, np.ones(model.config.num_prior_dims))), columns=7)
+        model, base, dims, np.ones(model.latent_size))), columns=7)
   del labels
   return written
 

@@ -225,7 +225,7 @@ def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
   dtype = model.compute_dtype
   image_spec = tf.TensorSpec((None,) + model.image_shape, dtype,
                              name='images')
-  latent = getattr(model, 'latent_size', None) or model.config.num_prior_dims
+  latent = model.latent_size
   code_spec = tf.TensorSpec((None, latent), dtype, name='codes')
   full_code_spec = tf.TensorSpec((None, model.code_size), dtype, name='codes')
   seed_spec = tf.TensorSpec((), tf.int64, name='seed')

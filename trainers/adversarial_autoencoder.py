@@ -27,7 +27,7 @@ class AdversarialAutoencoderTask(Task):
 
   def build_optimizers(self, model):
     self.critic = layers.Discriminator(name='critic')
-    self.critic.build((None, model.config.num_prior_dims))
+    self.critic.build((None, model.latent_size))
     return {'optimizer': self._adam(self.train.learning_rate,
                                     model.trainable_variables),
             'critic_optimizer': self._adam(self.task_config.critic_learning_rate,
@@ -67,7 +67,7 @@ class AdversarialAutoencoderTask(Task):
     adversarial = phase == 'adversarial'
     if adversarial:
       prior = self.local_rows(self.noise(
-          0, (self.train.batch_size, model.config.num_prior_dims), step))
+          0, (self.train.batch_size, model.latent_size), step))
     with tf.GradientTape(persistent=adversarial) as tape:
       codes = model.encode_full(images)
       l1, l2 = self._reconstruction(model, images, codes)

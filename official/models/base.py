@@ -9,9 +9,9 @@ from bijectors._keras_tracking import collect_keras_layers
 class InvertibleAutoencoder(keras.Model):
   """One invertible map `F: x -> u` plus a choice of prior dimensions of `u`.
 
-  Subclasses set the flow and implement `restrict(u) -> z` (the prior
-  dimensions) and `extend(z) -> u` (the non-prior dimensions at their fixed
-  value). Then:
+  Subclasses set the flow and `latent_size` (d, the prior dimensions' count)
+  and implement `restrict(u) -> z` (the prior dimensions) and
+  `extend(z) -> u` (the non-prior dimensions at their fixed value). Then:
 
   * `encode_full(x)` / `decode_full(u)` are the exact round trip,
   * `encode(x) = restrict(encode_full(x))`, shape (N, d),

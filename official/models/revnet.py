@@ -189,6 +189,11 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     self.build_flow()
 
   @property
+  def latent_size(self):
+    """How many dimensions `encode` keeps: the prior dimensions."""
+    return self.config.num_prior_dims
+
+  @property
   def steps(self):
     """The subsamplings and couplings, in the order applied to images."""
     return tuple(self._steps)
