@@ -26,6 +26,14 @@ def _reported(name):
   return reported
 
 
+def _in_batches(signature, output, **inputs):
+  """`signature`'s `output` for the 1,000 rows of `inputs`, in evaluate's
+  batches of 500."""
+  return np.concatenate([
+      signature(**{k: v[i:i + 500] for k, v in inputs.items()})[output].numpy()
+      for i in range(0, 1000, 500)])
+
+
 @pytest.fixture(scope='module')
 def test_digits():
   return pipelines.held_out(experiments.DataConfig('mnist_bundled'), 1000)
@@ -66,9 +74,7 @@ def test_ot_dimensions_per_class_on_1000_test_digits(test_digits,
   reported = _reported('revnet_ot_mnist')
   signatures = load_pretrained('revnet_ot_mnist').signatures
   images, labels = test_digits
-  codes = np.concatenate([
-      signatures['encode_full'](images=images[i:i + 500])['codes'].numpy()
-      for i in range(0, 1000, 500)])
+  codes = _in_batches(signatures['encode_full'], 'codes', images=images)
   used = [int((np.std(codes[labels == c].astype(np.float64), axis=0)
                > 0.1).sum()) for c in range(10)]
   # Stds at the threshold may fall either side under another float order.
@@ -87,18 +93,14 @@ def test_aae_codes_and_reconstructions_on_1000_test_digits(test_digits,
   reported = _reported('revnet_aae_mnist')
   signatures = load_pretrained('revnet_aae_mnist').signatures
   images, _ = test_digits
-  codes = np.concatenate([
-      signatures['encode'](images=images[i:i + 500])['codes'].numpy()
-      for i in range(0, 1000, 500)])
+  codes = _in_batches(signatures['encode'], 'codes', images=images)
   assert codes.shape == (1000, 16)
-  codes = codes.astype(np.float64)
-  np.testing.assert_allclose(codes.mean(axis=0), reported['prior_code_means'],
+  wide = codes.astype(np.float64)
+  np.testing.assert_allclose(wide.mean(axis=0), reported['prior_code_means'],
                              atol=2e-4)
-  np.testing.assert_allclose(codes.std(axis=0), reported['prior_code_stds'],
+  np.testing.assert_allclose(wide.std(axis=0), reported['prior_code_stds'],
                              atol=2e-4)
-  again = np.concatenate([
-      signatures['decode'](codes=codes[i:i + 500].astype(np.float32))[
-          'images'].numpy() for i in range(0, 1000, 500)])
+  again = _in_batches(signatures['decode'], 'images', codes=codes)
   error = np.mean(np.abs(again - images))
   assert abs(error - reported['reconstruction_l1_from_prior_dims']) < 1e-4
   samples = signatures['sample'](num_samples=tf.constant(8),
