@@ -1,6 +1,6 @@
 r"""Evaluates a training run: the papers' metrics and figures.
 
-  python -m official.evaluate --experiment=pie_mnist --model_dir=runs/pie \
+  python -m official.evaluate --model_dir=runs/pie [--experiment=pie_mnist] \
       [--inception=inception_2015_12_05_fid_weights.npz|GRAPH.pb|download]
 
 writes MODEL_DIR/eval/metrics.json and PNG figures: samples, reconstructions
@@ -24,13 +24,15 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from official import errors  # pylint: disable=g-import-not-at-top
 from official import files  # pylint: disable=g-import-not-at-top
 FLAGS = flags.FLAGS
 
 
 def _define_flags():
   """Flags of the command line (defined only when run as a program)."""
-  flags.DEFINE_string('experiment', None, 'Experiment name.')
+  flags.DEFINE_string('experiment', None, 'Experiment name; default: the one '
+                      'the run records in MODEL_DIR/experiment.json.')
   flags.DEFINE_string('model_dir', None, 'The run to evaluate.')
   flags.DEFINE_integer(
       'num_samples', 10_000, 'Samples for sharpness and FID (papers: 10,000).')
@@ -156,27 +158,29 @@ def _plot_per_class(curves, out_dir, name, title):
 
 def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              seed=0, temperature=1.0):
-  """Computes metrics and figures of the run in `model_dir`."""
+  """Computes metrics and figures of the run in `model_dir` (`experiment`:
+  its experiment, checked, or `None` for the one it records)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import run_dir  # pylint: disable=g-import-not-at-top
   from official.data import pipelines  # pylint: disable=g-import-not-at-top
   from official.evaluation import fid  # pylint: disable=g-import-not-at-top
   from official.evaluation import metrics  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
-  config = experiments.from_json(
-      run_dir.read_experiment_info(experiment, model_dir))
+  info = run_dir.read_experiment_info(experiment, model_dir)
+  experiment, config = info['experiment'], experiments.from_json(info)
   data = config.data
   model = run_dir.restore_model(experiment, model_dir)
   print(f'reading {num_test:,} held-out images of {data.dataset}',
         file=sys.stderr, flush=True)
   images, labels = pipelines.held_out(data, num_test, seed)
   out_dir = os.path.join(model_dir, 'eval')
-  os.makedirs(out_dir, exist_ok=True)
+  with files.writing(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
 
   samples = _batched(lambda n, i: model.sample(
       n, seed=seed + i, temperature=temperature), num_samples, 'sampling')
-  results = {'experiment': experiment, 'split': 'test', 'seed': seed, 'num_samples': num_samples,
-             'sample_temperature': temperature,
+  results = {'experiment': experiment, 'split': 'test', 'seed': seed,
+             'num_samples': num_samples, 'sample_temperature': temperature,
              'num_test_images': len(images),
              'sharpness_samples': metrics.sharpness(samples)[0],
              'sharpness_test_images': metrics.sharpness(images)[0],
@@ -247,12 +251,12 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  cli.require(FLAGS, 'experiment', 'model_dir')
+  cli.require(FLAGS, 'model_dir')
   try:
     results = evaluate(FLAGS.experiment, FLAGS.model_dir, FLAGS.num_samples,
                        FLAGS.num_test, FLAGS.inception, FLAGS.seed,
                        FLAGS.temperature)
-  except (ValueError, OSError) as e:
+  except errors.Error as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   print(json.dumps(results, indent=2))

@@ -15,6 +15,7 @@ shape (`PieConfig.for_data`, `RevNetConfig.for_data`).
 import ast
 import dataclasses
 
+from official.errors import ConfigError
 from official.models import MODELS
 from official.models import PieConfig
 from official.models import RevNetConfig
@@ -56,8 +57,8 @@ def parse_image_size(value):
   text = str(value).lower().replace(' ', '')
   parts = text.split('x') if 'x' in text else [text, text]
   if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-    raise ValueError(f'bad image size {value!r}: give N or HxW, e.g. 32 or '
-                     f'64x48')
+    raise ConfigError(f'bad image size {value!r}: give N or HxW, e.g. 32 or '
+                      f'64x48')
   return tuple(int(p) for p in parts)
 
 
@@ -207,8 +208,8 @@ _SECTIONS = ('task', 'model', 'data', 'trainer')
 
 def get_experiment(name):
   if name not in EXPERIMENTS:
-    raise ValueError(f'unknown experiment {name!r}; valid names: '
-                     f'{", ".join(sorted(EXPERIMENTS))}')
+    raise ConfigError(f'unknown experiment {name!r}; valid names: '
+                      f'{", ".join(sorted(EXPERIMENTS))}')
   return EXPERIMENTS[name]
 
 
@@ -228,8 +229,8 @@ def _typed(field, current, value, key):
                    element(**item) if isinstance(item, dict) else
                    element(*item) for item in value)
     except TypeError as e:
-      raise ValueError(f'bad {key}={value!r}: give a tuple of '
-                       f'{element.__name__} fields ({e})') from e
+      raise ConfigError(f'bad {key}={value!r}: give a tuple of '
+                        f'{element.__name__} fields ({e})') from e
   if value is None:
     return None
   expected = field.type
@@ -240,9 +241,9 @@ def _typed(field, current, value, key):
     return float(value)
   if expected is int and isinstance(value, bool) or not isinstance(
       value, expected):
-    raise ValueError(f'bad {key}={value!r}: {key} takes a value of type '
-                     f'{expected.__name__}'
-                     + (f' (now {current!r})' if current is not None else ''))
+    raise ConfigError(f'bad {key}={value!r}: {key} takes a value of type '
+                      f'{expected.__name__}'
+                      + (f' (now {current!r})' if current is not None else ''))
   return value
 
 
@@ -252,21 +253,21 @@ def override(config, items):
   parsed as Python literals (`stages=((25,2),(50,2))`, `image_size=32x32`).
 
   Raises:
-    ValueError: naming an unknown key, with the valid ones, or a value of
-      the wrong type.
+    official.errors.ConfigError: naming an unknown key, with the valid
+      ones, or a value of the wrong type.
   """
   sections = {name: {} for name in _SECTIONS}
   for key, value in dict(items).items():
     section, _, field_name = key.partition('.')
     if section not in sections:
-      raise ValueError(f'bad override {key!r}: use SECTION.FIELD with SECTION '
-                       f'one of {", ".join(_SECTIONS)}')
+      raise ConfigError(f'bad override {key!r}: use SECTION.FIELD with SECTION '
+                        f'one of {", ".join(_SECTIONS)}')
     part = getattr(config, section)
     fields = {f.name: f for f in dataclasses.fields(part)}
     if field_name not in fields:
-      raise ValueError(f'bad override {key!r}: {type(part).__name__} of '
-                       f'{config.name} has the fields '
-                       f'{", ".join(sorted(fields)) or "(none)"}')
+      raise ConfigError(f'bad override {key!r}: {type(part).__name__} of '
+                        f'{config.name} has the fields '
+                        f'{", ".join(sorted(fields)) or "(none)"}')
     sections[section][field_name] = _typed(
         fields[field_name], getattr(part, field_name), value, key)
   return dataclasses.replace(config, **{
@@ -280,28 +281,28 @@ def resolve(config, dataset):
   number of classes filled in.
 
   Raises:
-    ValueError: in one line, when the data cannot feed this experiment (no
-      labels for a recipe that needs them, mixed image sizes without
-      `--image_size`, a size the model cannot take).
+    official.errors.ConfigError: in one line, when the data cannot feed
+      this experiment (no labels for a recipe that needs them, mixed image
+      sizes without `--image_size`, a size the model cannot take).
   """
   data, model = config.data, config.model
   if config.task.needs_labels and not dataset.num_classes:
-    raise ValueError(f'{config.name} needs class labels and {data.dataset} '
-                     f'has none{dataset.why_unlabelled}')
+    raise ConfigError(f'{config.name} needs class labels and {data.dataset} '
+                      f'has none{dataset.why_unlabelled}')
   fixed = model.image_shape
   native = dataset.image_shape or (None, None, None)
   size = data.image_size or (fixed[:2] if fixed else None)
   if size is None and native[0] is None:
-    raise ValueError(f'the images of {dataset.name} differ in size '
-                     f'({dataset.sizes_seen}): give --image_size')
+    raise ConfigError(f'the images of {dataset.name} differ in size '
+                      f'({dataset.sizes_seen}): give --image_size')
   channels = data.channels or (fixed[2] if fixed else native[2])
   if channels not in (1, 3):
-    raise ValueError(f'channels must be 1 or 3, got {channels}')
+    raise ConfigError(f'channels must be 1 or 3, got {channels}')
   data = dataclasses.replace(data, image_size=tuple(size or native[:2]),
                              channels=channels)
   if fixed and tuple(fixed) != data.image_shape:
     generic = {'PieConfig': 'pie', 'RevNetConfig': 'revnet_ot or revnet_aae'}
-    raise ValueError(
+    raise ConfigError(
         f'{config.name} takes {_shape_text(fixed)} images, not '
         f'{_shape_text(data.image_shape)}; --experiment='
         f'{generic[type(model).__name__]} builds its model for any size')

@@ -20,17 +20,11 @@ import shutil
 import socket
 import sys
 
+from official.errors import WriteError
+
 __all__ = ['WriteError', 'write_json', 'writing', 'written_atomically']
 
 _PARTIAL = re.compile(r'^\.(?P<name>.+)\.partial-(?P<pid>\d+)@(?P<host>.+)$')
-
-
-class WriteError(OSError):
-  """A file or folder could not be written (a full disk, no permission).
-
-  Its message is one line naming the path and the reason; nothing
-  half-written is left at the path.
-  """
 
 
 def _reason(error):

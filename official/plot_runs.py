@@ -18,6 +18,7 @@ cli.quiet_tensorflow()  # before anything imports TensorFlow
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
+from official import errors  # pylint: disable=g-import-not-at-top
 from official import run_dir  # pylint: disable=g-import-not-at-top
 from official import visualize  # pylint: disable=g-import-not-at-top
 
@@ -43,7 +44,8 @@ def plot_runs(model_dirs, tag, output, references=(), y_max=None):
   for model_dir in model_dirs:
     curve = run_dir.read_scalars(model_dir, tag).get(tag)
     if curve is None:
-      raise ValueError(f'no scalar {tag!r} in {os.path.join(model_dir, "train")}')
+      raise errors.RunDirError(
+          f'no scalar {tag!r} in {os.path.join(model_dir, "train")}')
     series[os.path.basename(os.path.normpath(model_dir))] = curve
   steps = [step for step_values, _ in series.values() for step in step_values]
   for label, value in references:
@@ -59,8 +61,8 @@ def _reference(text):
       return label, float(value)
   except ValueError:
     pass
-  raise ValueError(f'bad --reference {text!r}: use LABEL=VALUE, e.g. '
-                   f'data=0.18')
+  raise errors.ConfigError(f'bad --reference {text!r}: use LABEL=VALUE, e.g. '
+                           f'data=0.18')
 
 
 def main(argv):
@@ -71,7 +73,7 @@ def main(argv):
     references = [_reference(text) for text in _REFERENCE.value]
     print(plot_runs(_MODEL_DIR.value, _TAG.value, _OUTPUT.value, references,
                     _Y_MAX.value))
-  except ValueError as e:
+  except errors.Error as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
 

@@ -7,6 +7,8 @@ import shutil
 import sys
 import tempfile
 
+from official.errors import RunDirError
+
 __all__ = ['RunDirError', 'checkpoint_prefixes', 'complete_checkpoints',
            'init_weights', 'read_experiment_info', 'read_scalars',
            'recorded_checkpoints', 'restore_model', 'restore_newest',
@@ -15,19 +17,16 @@ __all__ = ['RunDirError', 'checkpoint_prefixes', 'complete_checkpoints',
 _CHECKPOINT_FILE = re.compile(r'(ckpt-(\d+))\.(index|data-\d+-of-\d+)$')
 
 
-class RunDirError(ValueError):
-  """The directory holds no run, another experiment's run, or a bad one."""
-
-
 def read_experiment_info(experiment, model_dir):
-  """The run's `experiment.json`, checked to belong to `experiment`."""
+  """The run's `experiment.json`, checked to belong to `experiment` (any
+  experiment for `None`)."""
   info_path = os.path.join(model_dir, 'experiment.json')
   if not os.path.exists(info_path):
     raise RunDirError(f'no training run in {model_dir} (experiment.json is '
                       f'missing)')
   with open(info_path) as f:
     info = json.load(f)
-  if info['experiment'] != experiment:
+  if experiment is not None and info['experiment'] != experiment:
     raise RunDirError(f'{model_dir} holds a run of experiment '
                       f'{info["experiment"]!r}, not {experiment!r}')
   return info
@@ -183,7 +182,8 @@ def unreadable_error(directory, skipped):
 
 
 def restore_model(experiment, model_dir):
-  """Builds the run's model and restores its newest readable checkpoint."""
+  """Builds the run's model and restores its newest readable checkpoint
+  (`experiment`: checked as `read_experiment_info` does)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
   from official import models  # pylint: disable=g-import-not-at-top
@@ -203,7 +203,7 @@ def init_weights(model, model_config, path):
   """Gives the built `model` the weights at `path` (Model Garden's
   `init_checkpoint`): a training run's folder (its newest readable
   checkpoint), one of its checkpoints (`.../checkpoints/ckpt-N`), or an
-  export (a SavedModel folder `NAME/VERSION`, from `official.export`).
+  export (a SavedModel folder `NAME/VERSION`, from `official.serving`).
 
   `model_config` must be the one the weights were trained with.
 
@@ -213,11 +213,11 @@ def init_weights(model, model_config, path):
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
-  from official import export  # pylint: disable=g-import-not-at-top
+  from official import serving  # pylint: disable=g-import-not-at-top
   if tf.saved_model.contains_saved_model(path):
     try:
-      export.restore_from_export(model, path)
-    except ValueError as e:
+      serving.restore_from_export(model, path)
+    except serving.ExportError as e:
       raise RunDirError(f'--init_from {e}') from e
     return
   if os.path.isdir(path):

@@ -18,6 +18,7 @@ cli.quiet_tensorflow()  # before anything imports TensorFlow
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 
+from official import errors  # pylint: disable=g-import-not-at-top
 from official import experiments  # pylint: disable=g-import-not-at-top
 from official.data import pipelines  # pylint: disable=g-import-not-at-top
 
@@ -162,8 +163,8 @@ def _pairs(items, flag, prefix=''):
   for item in items:
     key, sep, value = item.partition('=')
     if not sep:
-      raise ValueError(f'bad --{flag} {item!r}: use {prefix.upper() or "SECTION."}'
-                       f'KEY=VALUE')
+      form = prefix.upper() or 'SECTION.'
+      raise errors.ConfigError(f'bad --{flag} {item!r}: use {form}KEY=VALUE')
     out[prefix + key] = value
   return out
 
@@ -178,13 +179,15 @@ def overrides_from_flags(config):
       if flag.value is None:
         continue
       if not hasattr(part, flag.name):
-        raise ValueError(f'--{flag.name} does not apply to {config.name}')
+        raise errors.ConfigError(
+            f'--{flag.name} does not apply to {config.name}')
       items[f'{section}.{flag.name}'] = flag.value
   if _INIT_FROM.value and _WARMUP_STEPS.value is None:
     items['trainer.warmup_steps'] = INIT_FROM_WARMUP_STEPS
   if _ADVERSARIAL_STEPS.value is not None:
     if not hasattr(config.task, 'reconstruction_steps'):
-      raise ValueError(f'--adversarial_steps does not apply to {config.name}')
+      raise errors.ConfigError(
+          f'--adversarial_steps does not apply to {config.name}')
     items['trainer.train_steps'] = int(items.get(
         'task.reconstruction_steps', config.task.reconstruction_steps)) + (
             _ADVERSARIAL_STEPS.value)
@@ -193,8 +196,8 @@ def overrides_from_flags(config):
               'trainer.image_every', 'trainer.steps_per_loop',
               'model.epsilon_sq'):
     if key in items and not items[key] > 0:
-      raise ValueError(f'--{key.split(".")[1]} must be positive, got '
-                       f'{items[key]}')
+      raise errors.ConfigError(
+          f'--{key.split(".")[1]} must be positive, got {items[key]}')
   if 'data.channels' in items:
     items['data.channels'] = int(items['data.channels'])
   items.update(_pairs(_MODEL_OVERRIDE.value, 'model_override', 'model.'))
@@ -238,8 +241,9 @@ def main(argv):
   try:
     config = experiment_from_flags()
     if _JIT_COMPILE.value and _CPU_REPLICAS.value > 1:
-      raise ValueError('--jit_compile runs one replica per device: it cannot '
-                       'be combined with --cpu_replicas above 1')
+      raise errors.ConfigError('--jit_compile runs one replica per device: '
+                               'it cannot be combined with --cpu_replicas '
+                               'above 1')
     dataset = pipelines.describe(config.data)
     for note in dataset.notes:
       print(note, flush=True)
@@ -266,7 +270,7 @@ def main(argv):
   except trainers.Interrupted as e:
     print(e, flush=True)
     sys.exit(e.exit_status)
-  except (trainers.TrainingError, pipelines.DataError, ValueError) as e:
+  except errors.Error as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   where = (os.path.join(_MODEL_DIR.value, 'metrics.json') if trainer.is_chief

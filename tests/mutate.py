@@ -47,6 +47,8 @@ TARGETS = {
                            'tests/test_bijector_errors.py'],
     'bijectors/factor_out.py': ['tests/test_bijector_properties.py',
                                 'tests/test_bijector_errors.py'],
+    'bijectors/_shapes.py': ['tests/test_bijector_properties.py',
+                             'tests/test_bijector_errors.py'],
     'official/evaluation/metrics.py': [
         'tests/test_evaluation.py::test_sharpness_of_mnist_matches_the_papers_true_value',
         'tests/test_evaluation.py::test_sharpness_known_values',

@@ -138,6 +138,33 @@ def test_forward_log_det_is_minus_inverse_log_det(name):
 
 
 @pytest.mark.parametrize('name', sorted(CASES))
+def test_a_declared_constant_jacobian_is_constant(name):
+  """`is_constant_jacobian` lets TFP reuse one log-det for every input, so
+  it must hold exactly where the log-det does not depend on the input. Each
+  input goes to its own bijector (the same weights): TFP would otherwise
+  return the first one's cached log-det for the second."""
+  first, x, event_ndims = _build(name, 'float64')
+  second, _, _ = _build(name, 'float64')
+  other = tf.random.stateless_normal(x.shape, [1, 2], mean=1., stddev=2.,
+                                     dtype=x.dtype)
+  log_dets = [np.broadcast_to(b.forward_log_det_jacobian(
+      t, event_ndims=event_ndims), [x.shape[0]]) for b, t in ((first, x),
+                                                             (second, other))]
+  constant = np.allclose(*log_dets, rtol=0, atol=1e-10)
+  assert first.is_constant_jacobian == constant, log_dets
+
+
+def test_split_by_default_keeps_one_entry_with_unit_epsilon():
+  """Split(1): z is the first entry, r the rest with g = 0 and eps = 1, so
+  the map is the identity and its log-det 0."""
+  x = tf.random.stateless_normal([3, 5], [0, 1])
+  split = bijectors.Split(1)
+  np.testing.assert_array_equal(split.forward(x), x)
+  np.testing.assert_array_equal(split.inverse(_fresh(x)), x)
+  assert float(split.forward_log_det_jacobian(x, event_ndims=1)) == 0.
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
 def test_event_shapes(name):
   bijector, x, _ = _build(name)
   y = bijector.forward(x)

@@ -6,6 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from official import errors
+from official import experiments
+from official import run_dir
+from official.data import load_mnist
 from tests import forked
 from tests.conftest import REPO
 from tests.conftest import train_tiny_run
@@ -25,7 +31,7 @@ def _run(args, **env):
 
 def test_missing_flag_is_one_line_without_tensorflow_noise():
   for args, flag in ((['official.export', '--experiment=pie_mnist'],
-                      'model_dir'), (['official.evaluate'], 'experiment'),
+                      'model_dir'), (['official.evaluate'], 'model_dir'),
                      (['official.train'], 'model_dir')):
     done = _run(args)
     assert done.returncode == 2
@@ -77,3 +83,23 @@ def test_an_unknown_experiment_is_one_line_naming_the_valid_ones(tmp_path):
       'revnet_aae, revnet_aae_celeba64, revnet_aae_mnist, revnet_ot, '
       'revnet_ot_mnist, revnet_ot_mnist_authors']
   assert not os.path.exists(tmp_path / 'run')
+
+
+def test_what_a_user_can_mend_raises_a_kind_of_the_one_error_programs_catch(
+    tmp_path):
+  """The programs print an `errors.Error` as one line and let every other
+  exception show its traceback; each check a user can trip raises a kind of
+  it."""
+  with pytest.raises(errors.ConfigError, match="unknown experiment 'nope'"):
+    experiments.get_experiment('nope')
+  with pytest.raises(errors.ConfigError, match='takes a value of type int'):
+    experiments.override(experiments.get_experiment('pie_mnist'),
+                         {'model.conv_hidden': 'wide'})
+  with pytest.raises(errors.RunDirError, match='no training run in'):
+    run_dir.read_experiment_info(None, str(tmp_path))
+  with pytest.raises(errors.DataError, match='MNIST file not found'):
+    load_mnist('test', data_dir=str(tmp_path))
+  kinds = [errors.ConfigError, errors.DataError, errors.RunDirError,
+           errors.ExportError, errors.TrainingError, errors.WriteError]
+  assert all(issubclass(kind, errors.Error) for kind in kinds)
+  assert not issubclass(errors.Error, ValueError)  # a bug's ValueError is not

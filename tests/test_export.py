@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from official import errors
 from official import export
+from official import serving
 from official.run_dir import RunDirError
 from tests import forked
 
@@ -96,7 +98,7 @@ def test_fresh_process_reproduces_in_memory_outputs(exported):
                  check=True, capture_output=True,
                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
   out = np.load(scratch / 'out.npz')
-  module, _ = export.serving_module(model)  # the same graphs, in memory
+  module, _ = serving.serving_module(model)  # the same graphs, in memory
   codes = module.encode(images)['codes']
   close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
   close(out['codes'], codes)
@@ -155,6 +157,17 @@ def test_missing_or_foreign_checkpoint_fails_clearly(exported, tmp_path):
   with pytest.raises(RunDirError,
                      match=f"holds a run of experiment '{name}', not '{other}'"):
     export.export(other, run, str(tmp_path / 'out'))
-  with pytest.raises(export.ExportError, match='exists; choose another'):
+  with pytest.raises(errors.ExportError, match='exists; choose another'):
     export.export(name, run, os.path.dirname(os.path.dirname(path)),
                   version=1)
+  # Without a name, the experiment the run records.
+  assert export.export(None, run, str(tmp_path / 'mine')) == str(
+      tmp_path / 'mine' / name / '1')
+
+
+def test_library_names_of_the_program_warn_and_are_the_serving_ones():
+  for name in export._MOVED_TO_SERVING:  # pylint: disable=protected-access
+    with pytest.warns(DeprecationWarning, match=f'official.serving.{name}'):
+      assert getattr(export, name) is getattr(serving, name)
+  with pytest.raises(AttributeError, match='no attribute'):
+    export.no_such_name  # pylint: disable=pointless-statement

@@ -18,6 +18,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
+from official import errors
 from official import export
 from official import files
 from official import run_dir
@@ -65,7 +66,7 @@ def test_export_versions_count_up_and_an_existing_one_is_refused(
   shutil.copytree(first, tmp_path / 'pie_mnist' / '1')
   second = export.export('pie_mnist', model_dir, str(tmp_path))
   assert second == str(tmp_path / 'pie_mnist' / '2')
-  with pytest.raises(export.ExportError, match='2 exists; choose another'):
+  with pytest.raises(errors.ExportError, match='2 exists; choose another'):
     export.export('pie_mnist', model_dir, str(tmp_path), version=2)
   assert sorted(os.listdir(tmp_path / 'pie_mnist')) == ['1', '2']
 

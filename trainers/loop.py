@@ -22,6 +22,7 @@ from official import experiments
 from official import files
 from official import run_dir
 from official.data import pipelines
+from official.errors import TrainingError
 from official.evaluation import metrics as eval_metrics
 from official.visualize import image_grid
 from official.visualize import save_image_grid
@@ -35,10 +36,6 @@ __all__ = ['Trainer', 'TrainingError']
 def _passes_a_multiple(step, done, every):
   """Whether the steps after `step` up to `done` reach a multiple of `every`."""
   return done // every > step // every
-
-
-class TrainingError(Exception):
-  """A problem to report in one line, without a traceback."""
 
 
 def _is_chief(strategy):

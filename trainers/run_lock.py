@@ -19,6 +19,7 @@ import threading
 import time
 
 from official import files
+from official.errors import Error
 
 __all__ = ['LockedError', 'RunLock', 'STALE_AFTER_S']
 
@@ -27,7 +28,7 @@ STALE_AFTER_S = 300.
 _NAME = 'run.lock'
 
 
-class LockedError(Exception):
+class LockedError(Error):
   """Another live run holds the model_dir."""
 
 

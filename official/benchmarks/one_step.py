@@ -23,6 +23,7 @@ from absl import flags
 from absl import logging
 
 from official import cli
+from official import errors
 
 flags.DEFINE_string('experiment', 'revnet_aae_celeba64', 'Experiment name.')
 flags.DEFINE_string('phase', None, 'Train-step phase (default: the first).')
@@ -72,12 +73,13 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
       **{f'model.{key}': value for key, value in overrides.items()}})
   image_shape = image_shape or config.model.image_shape
   if image_shape is None:
-    raise ValueError(f'{experiment} builds its model for the data: give '
-                     f'--image_size')
+    raise errors.ConfigError(
+        f'{experiment} builds its model for the data: give --image_size')
   config = experiments.resolve(config, pipelines.DatasetInfo(
       'random images', tuple(image_shape), 10))
   if tuple(image_shape) != config.data.image_shape:
-    raise ValueError(f'{experiment} takes {config.data.image_shape} images')
+    raise errors.ConfigError(
+        f'{experiment} takes {config.data.image_shape} images')
   task = trainers.build_task(config)
   gpus = tf.config.list_logical_devices('GPU')
   strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus
@@ -155,7 +157,7 @@ def main(argv):
     result = measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
                      FLAGS.steps, overrides, FLAGS.jit_compile, FLAGS.tf32,
                      shape, FLAGS.mixed_precision)
-  except ValueError as e:
+  except errors.Error as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   print(json.dumps(result), flush=True)

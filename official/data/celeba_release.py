@@ -18,7 +18,7 @@ import zipfile
 
 from absl import logging
 
-from official.data.mnist import DataError
+from official.errors import DataError
 
 __all__ = ['ARCHIVE', 'FOLDER', 'PARTITION_FILE', 'Release', 'SPLITS']
 

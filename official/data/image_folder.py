@@ -25,7 +25,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from official.data.mnist import DataError
+from official.errors import DataError
 
 __all__ = ['EXTENSIONS', 'FolderScan', 'HELD_OUT_EVERY', 'read', 'scan']
 

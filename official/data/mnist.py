@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 
+from official.errors import DataError
+
 __all__ = ['BUNDLED_DIR', 'DataError', 'load_mnist']
 
 BUNDLED_DIR = os.path.join(os.path.dirname(__file__), 'files', 'mnist')
@@ -26,10 +28,6 @@ _SHA256 = {
         'f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6',
 }
 _IDX_MAGIC = {3: 2051, 1: 2049}  # images (N, 28, 28) and labels (N,)
-
-
-class DataError(ValueError):
-  """A data file is missing, corrupt or of the wrong kind."""
 
 
 def _read_verified(path):

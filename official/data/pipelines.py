@@ -16,8 +16,9 @@ import tensorflow as tf
 from official import allocator
 from official.data import celeba_release
 from official.data import image_folder
-from official.data.mnist import DataError
 from official.data.mnist import load_mnist
+from official.errors import ConfigError
+from official.errors import DataError
 
 __all__ = ['DATASETS', 'DataError', 'Dataset', 'DatasetInfo',
            'celeba_preprocess', 'data_error_in', 'describe',
@@ -406,23 +407,25 @@ def _uniform_order(count, seed, global_batch):
 
 
 def _not_a_multiple(global_batch, classes):
-  return ValueError(f'batch_size {global_batch} is not a multiple of the '
-                    f'{classes} classes, as class-balanced batches need')
+  return ConfigError(f'batch_size {global_batch} is not a multiple '
+                     f'of the {classes} classes, as class-balanced '
+                     'batches need')
 
 
 def _not_divisible(global_batch, replicas):
-  return ValueError(f'batch_size {global_batch} is not divisible by the '
-                    f'{replicas} replicas')
+  return ConfigError(f'batch_size {global_batch} is not divisible by '
+                     f'the {replicas} replicas')
 
 
 def _unlabelled(dataset):
-  return ValueError(f'class-balanced batches need class labels, which '
-                    f'{dataset} does not have')
+  return DataError(f'class-balanced batches need class labels, which '
+                   f'{dataset} does not have')
 
 
 def check_batches(data, global_batch, replicas, balanced):
-  """Raises, before any data is read or anything is built, the `ValueError`
-  that the pipeline of `global_batch` over `replicas` would raise later:
+  """Raises, before any data is read or anything is built, the
+  `official.errors.Error` that the pipeline of `global_batch` over
+  `replicas` would raise later:
   a batch that the replicas cannot split evenly, class-balanced batches of
   a dataset without labels, or a batch that is not a multiple of the
   classes."""
@@ -447,8 +450,8 @@ def _balanced_order(labels, seed, global_batch):
   members = [np.flatnonzero(labels == c) for c in range(classes)]
   empty = [c for c, rows in enumerate(members) if not len(rows)]
   if empty:
-    raise ValueError(f'class-balanced batches need examples of every class; '
-                     f'class {empty[0]} of 0..{classes - 1} has none')
+    raise DataError(f'class-balanced batches need examples of every class; '
+                    f'class {empty[0]} of 0..{classes - 1} has none')
   seed = tf.cast(seed, tf.int64)
 
   def step_indices(step):
@@ -594,8 +597,8 @@ def make_dataset_fn(data, seed, global_batch, start_step=0, balanced=False,
     return lambda ctx: _file_dataset(_folder_loader(target), paths, labels,
                                      order, global_batch, start_step, ctx)
   if balanced:
-    raise ValueError(f'class-balanced batches need a dataset held in memory; '
-                     f'{data.dataset} is streamed')
+    raise DataError(f'class-balanced batches need a dataset held in memory; '
+                    f'{data.dataset} is streamed')
   return lambda ctx: _stream_dataset(data, split, target, seed, global_batch,
                                      start_step, ctx)
 

@@ -26,6 +26,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from official.errors import DataError
 from official import files
 
 __all__ = ['ARCHIVE_URL', 'InceptionExtractor', 'check_extractor',
@@ -72,8 +73,8 @@ class InceptionExtractor(tf.Module):
         self._units[path] = {k: tf.constant(v, self._dtype)
                              for k, v in unit.items()}
     if len(self._units) != 94:
-      raise ValueError(f'expected 94 convolution units in the weights, got '
-                       f'{len(self._units)}')
+      raise DataError(f'expected 94 convolution units in the weights, got '
+                      f'{len(self._units)}')
     self._graph_fn = None
     self._features = tf.function(self._network, input_signature=[
         tf.TensorSpec([None, _SIZE, _SIZE, 3], self._dtype)])
@@ -86,12 +87,24 @@ class InceptionExtractor(tf.Module):
 
   @classmethod
   def from_source(cls, source, **kwargs):
-    """`'download'`, a `.pb` graph def, or the weights npz."""
-    if source == 'download':
-      source = download_graph_def()
-    if source.endswith('.pb'):
-      return cls.from_graph_def(source, **kwargs)
-    return cls.from_weights(source, **kwargs)
+    """`'download'`, a `.pb` graph def, or the weights npz.
+
+    Raises:
+      official.errors.DataError: a file that cannot be read or fetched, or
+        that holds another network.
+    """
+    try:
+      if source == 'download':
+        source = download_graph_def()
+      if source.endswith('.pb'):
+        return cls.from_graph_def(source, **kwargs)
+      return cls.from_weights(source, **kwargs)
+    except DataError:
+      raise
+    except (OSError, ValueError, tf.errors.OpError) as e:  # missing, not npz
+      reason = getattr(e, 'strerror', None) or getattr(e, 'message', e)
+      raise DataError(f'cannot read the Inception network {source}: '
+                      f'{reason}') from e
 
   @classmethod
   def from_graph_def(cls, path, batch_size=50):
@@ -241,15 +254,15 @@ def probe_images():
 
 
 def check_extractor(extractor, atol=1e-4):
-  """Raises ValueError unless `extractor` reproduces the verified network's
+  """Raises a `DataError` unless `extractor` reproduces the verified network's
   features of `probe_images()` to `atol`."""
   with np.load(_PROBE_FEATURES) as data:
     expected = data['features']
   error = float(np.max(np.abs(extractor(probe_images()) - expected)))
   if not error <= atol:
-    raise ValueError(f'this Inception network is not the FID network: its '
-                     f'features of the probe images differ by {error:.3g} '
-                     f'(more than {atol:g})')
+    raise DataError(f'this Inception network is not the FID network: its '
+                    f'features of the probe images differ by {error:.3g} '
+                    f'(more than {atol:g})')
   return error
 
 
@@ -274,7 +287,7 @@ def download_graph_def(cache_dir=_CACHE_DIR, url=ARCHIVE_URL):
                    hashlib.sha256(f.read()).hexdigest())
     with tarfile.open(archive, 'r:gz') as tar:
       if _GRAPH_DEF not in tar.getnames():
-        raise ValueError(f'{url} holds no {_GRAPH_DEF}')
+        raise DataError(f'{url} holds no {_GRAPH_DEF}')
       candidate = os.path.join(scratch, _GRAPH_DEF)
       with open(candidate, 'wb') as f:
         f.write(tar.extractfile(_GRAPH_DEF).read())

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from official.errors import ConfigError
 from official.models.pie import PieConfig
 from official.models.pie import PseudoInvertibleEncoder
 from official.models.revnet import RevNetAutoencoder
@@ -38,8 +39,8 @@ _MODEL_CLASSES = {PieConfig: PseudoInvertibleEncoder,
 def model_config(name, **overrides):
   """The named model's config dataclass, with `overrides` replaced."""
   if name not in MODELS:
-    raise ValueError(f'unknown model {name!r}; valid names: '
-                     f'{", ".join(sorted(MODELS))}')
+    raise ConfigError(f'unknown model {name!r}; valid names: '
+                      f'{", ".join(sorted(MODELS))}')
   return dataclasses.replace(MODELS[name], **overrides)
 
 
@@ -48,9 +49,10 @@ def build_model(config, dtype='float32', name=None, network_dtype=None,
   """Builds a model (variables created) from its config or the name of one of
   the papers' architectures, e.g. `build_model('pie_mnist', epsilon_sq=0.1)`.
   `network_dtype='mixed_bfloat16'` runs the coupling networks in bfloat16
-  (the flow's own arithmetic stays in `dtype`). Unknown names raise a
-  ValueError listing the valid ones; a config whose image shape is still
-  open (`pie`'s, before `for_data`) raises one too."""
+  (the flow's own arithmetic stays in `dtype`). Unknown names raise an
+  `official.errors.ConfigError` listing the valid ones; a config whose
+  image shape is still open (`pie`'s, before `for_data`) raises a
+  ValueError."""
   if isinstance(config, str):
     name = name or config
     config = model_config(config, **overrides)

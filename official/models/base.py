@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from bijectors._keras_tracking import collect_keras_layers
+from official.errors import ConfigError
 
 
 class InvertibleAutoencoder(keras.Model):
@@ -100,18 +101,18 @@ class InvertibleAutoencoder(keras.Model):
     raise NotImplementedError(
         f'{type(self).__name__} cannot be saved as {filepath}: its flow is a '
         'TFP bijector, which Keras cannot serialize; use '
-        'official.export.save(model, PATH) for a SavedModel, or '
+        'official.serving.save(model, PATH) for a SavedModel, or '
         'model.save_weights("NAME.weights.h5") and load_weights into a model '
         'built with official.build_model from the same config')
 
 
 def check_image_shape(config, image_shape, model_name):
-  """Raises a ValueError if `config` fixes an image shape other than
+  """Raises a `ConfigError` if `config` fixes an image shape other than
   `image_shape` (the check of the configs' `for_data`)."""
   if config.image_shape is not None and tuple(config.image_shape) != tuple(
       image_shape):
-    raise ValueError(f'this {model_name} takes {config.image_shape} images, '
-                     f'not {tuple(image_shape)}')
+    raise ConfigError(f'this {model_name} takes {config.image_shape} images, '
+                      f'not {tuple(image_shape)}')
 
 
 def standard_normal(shape, seed=None, dtype=tf.float32, stream=0):

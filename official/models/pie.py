@@ -9,6 +9,7 @@ import tensorflow_probability as tfp
 
 import bijectors
 import layers
+from official.errors import ConfigError
 from official.models import base
 
 tfb = tfp.bijectors
@@ -56,8 +57,9 @@ class PieConfig:
     64 or more (MNIST's preset is `(64, 10, None)`).
 
     Raises:
-      ValueError: if the shape cannot be taken, or `latent_dims` is not
-        below the flattened size of the last convolutional block.
+      official.errors.ConfigError: if the shape cannot be taken, or
+        `latent_dims` is not below the flattened size of the last
+        convolutional block.
     """
     del num_classes
     base.check_image_shape(self, image_shape, 'PIE')
@@ -75,13 +77,13 @@ class PieConfig:
     sizes = self.linear_sizes
     if sizes is None:
       if not self.latent_dims or self.latent_dims >= flat:
-        raise ValueError(f'latent_dims must be between 1 and {flat - 1} for '
-                         f'{"x".join(map(str, image_shape))} images, got '
-                         f'{self.latent_dims}')
+        raise ConfigError(f'latent_dims must be between 1 and {flat - 1} for '
+                          f'{"x".join(map(str, image_shape))} images, got '
+                          f'{self.latent_dims}')
       sizes = ((64, self.latent_dims, None) if self.latent_dims < 64 < flat
                else (self.latent_dims, None))
     elif self.latent_dims is not None:
-      raise ValueError('give latent_dims or linear_sizes, not both')
+      raise ConfigError('give latent_dims or linear_sizes, not both')
     return dataclasses.replace(self, image_shape=tuple(image_shape),
                                conv_blocks=blocks, linear_sizes=tuple(sizes),
                                latent_dims=None)

@@ -9,6 +9,7 @@ import tensorflow_probability as tfp
 
 import bijectors
 import layers
+from official.errors import ConfigError
 from official.models import base
 from official.models.reversible import reversible_apply
 
@@ -27,8 +28,8 @@ class RevNetStage:
 def _memory_saving(value):
   if value is True or value is False or value == 'auto':
     return value
-  raise ValueError(f"memory_saving must be True, False or 'auto', got "
-                   f"{value!r}")
+  raise ConfigError(f"memory_saving must be True, False or 'auto', got "
+                    f"{value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +86,8 @@ class RevNetConfig:
     optimal-transport recipe); `num_classes` None takes the data's.
 
     Raises:
-      ValueError: if the images are too small for one stage, or more prior
-        dimensions are asked for than the code has.
+      official.errors.ConfigError: if the images are too small for one
+        stage, or more prior dimensions are asked for than the code has.
     """
     base.check_image_shape(self, image_shape, 'RevNet')
     height, width, channels = image_shape
@@ -99,19 +100,19 @@ class RevNetConfig:
     if stages is None:
       count = min(flow_height, flow_width).bit_length() - 2
       if count < 1:
-        raise ValueError(f'a RevNet needs images of at least 4x4, got '
-                         f'{height}x{width}')
+        raise ConfigError(f'a RevNet needs images of at least 4x4, got '
+                          f'{height}x{width}')
       stages = tuple(RevNetStage(min(25 * 2**i, 400), 2) for i in range(count))
     factor = 2**len(stages)
     if flow_height % factor or flow_width % factor:
-      raise ValueError(f'{len(stages)} stages halve the sides {len(stages)} '
-                       f'times: {flow_height}x{flow_width} is not divisible by '
-                       f'{factor}; set pad_to')
+      raise ConfigError(f'{len(stages)} stages halve the sides {len(stages)} '
+                        f'times: {flow_height}x{flow_width} is not divisible '
+                        f'by {factor}; set pad_to')
     code_size = flow_height * flow_width * channels
     prior = self.num_prior_dims or code_size
     if prior > code_size:
-      raise ValueError(f'num_prior_dims {prior} is more than the {code_size} '
-                       f'dimensions of the code')
+      raise ConfigError(f'num_prior_dims {prior} is more than the {code_size} '
+                        f'dimensions of the code')
     classes = num_classes if self.num_classes is None else self.num_classes
     return dataclasses.replace(self, image_shape=tuple(image_shape),
                                pad_to=pad_to, stages=stages,
@@ -122,8 +123,8 @@ def _stack_steps(config, flow_shape, network_dtype):
   """The subsamplings and couplings of the RevNet, in the order applied; F
   and G under the Keras dtype policy `network_dtype`."""
   if config.coupling_order not in ('library', 'authors'):
-    raise ValueError(f"coupling_order must be 'library' or 'authors', got "
-                     f'{config.coupling_order!r}')
+    raise ConfigError(f"coupling_order must be 'library' or 'authors', got "
+                      f'{config.coupling_order!r}')
   steps, (height, width, channels) = [], flow_shape
   for index, stage in enumerate(config.stages):
     steps.append(bijectors.CheckerboardSubsample(
