@@ -112,6 +112,25 @@ def test_without_validate_args_unknown_sizes_are_not_checked():
     _run_with_unknown_shape(bijectors.Householder(3).forward, 2,
                             tf.zeros([2, 4]))
   assert 'channel count' not in str(raised.value)
+  # FactorOut on a wrong last axis: the wrong entries go through unchecked.
+  out = _run_with_unknown_shape(bijectors.FactorOut(
+      tfp.bijectors.Identity(), 2, [4, 3]).forward, 3, tf.zeros([2, 4, 5]))
+  assert out.shape == (2, 20)
+
+
+@pytest.mark.parametrize('num_keep', [0, 3, -1])
+def test_factor_out_keeps_part_of_the_last_axis(num_keep):
+  with pytest.raises(ValueError, match=rf'factor_out: num_keep must lie in '
+                     rf'\(0, 3\), got {num_keep}'):
+    bijectors.FactorOut(tfp.bijectors.Identity(), num_keep, [4, 4, 3])
+
+
+def test_factor_out_may_keep_a_single_channel():
+  kept_one = bijectors.FactorOut(tfp.bijectors.Identity(), 1, [4, 4, 3])
+  x = tf.reshape(tf.range(96.), [2, 4, 4, 3])
+  y = kept_one.forward(x)
+  np.testing.assert_array_equal(y[:, :16], tf.reshape(x[..., :1], [2, 16]))
+  np.testing.assert_array_equal(kept_one.inverse(y), x)
 
 
 def test_static_checks_do_not_depend_on_validate_args():

@@ -175,6 +175,13 @@ def test_event_shapes(name):
   np.testing.assert_array_equal(
       bijector.inverse_event_shape_tensor(y.shape[1:]), x.shape[1:])
   assert np.prod(y.shape) == np.prod(x.shape)
+  # With the batch's leading axis too, as TransformedDistribution asks.
+  assert bijector.forward_event_shape(x.shape) == y.shape
+  assert bijector.inverse_event_shape(y.shape) == x.shape
+  np.testing.assert_array_equal(
+      bijector.forward_event_shape_tensor(x.shape), y.shape)
+  np.testing.assert_array_equal(
+      bijector.inverse_event_shape_tensor(y.shape), x.shape)
 
 
 @pytest.mark.parametrize('name', sorted(CASES))
