@@ -164,6 +164,17 @@ def test_split_by_default_keeps_one_entry_with_unit_epsilon():
   assert float(split.forward_log_det_jacobian(x, event_ndims=1)) == 0.
 
 
+def test_householder_of_one_channel_is_the_sign_flip():
+  """In one dimension every reflection is x -> -x (of log |det| 0), also a
+  product of two: each flips once."""
+  x = tf.random.stateless_normal([3, 2, 2, 1], [0, 2])
+  for count in (1, 2):
+    flip = bijectors.Householder(1, count).forward(x)
+    np.testing.assert_allclose(flip, (-1)**count * x, rtol=1e-6)
+  assert float(bijectors.Householder(1).forward_log_det_jacobian(
+      x, event_ndims=3)) == 0.
+
+
 @pytest.mark.parametrize('name', sorted(CASES))
 def test_event_shapes(name):
   bijector, x, _ = _build(name)
