@@ -1,5 +1,6 @@
 """TFP bijectors for invertible autoencoders (NHWC images, float32/float64)."""
 
+from bijectors._keras_tracking import collect_keras_layers
 from bijectors.additive_coupling import AdditiveCoupling
 from bijectors.affine_coupling import AffineCoupling
 from bijectors.checkerboard_subsample import CheckerboardSubsample
@@ -8,4 +9,4 @@ from bijectors.householder import Householder
 from bijectors.split import Split
 
 __all__ = ['AdditiveCoupling', 'AffineCoupling', 'CheckerboardSubsample',
-           'FactorOut', 'Householder', 'Split']
+           'FactorOut', 'Householder', 'Split', 'collect_keras_layers']

@@ -33,20 +33,17 @@ def large_block_is_mmapped():
   return during > before
 
 
-def probe_then_train(model_dir=None):
-  """In a fresh process: whether 1 MiB is mmapped once the first distributed
-  iterator exists, then the results of a tiny seeded PIE run if `model_dir`
-  is given."""
+def probe_then_train(model_dir):
+  """In a fresh process: whether 1 MiB is mmapped once the loop's first
+  batches are made (before anything else: freed heap chunks would serve it
+  later), then the results of a tiny seeded PIE run."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
-  from official.data import pipelines  # pylint: disable=g-import-not-at-top
-  next(pipelines.distributed_iterator(
-      tf.distribute.MirroredStrategy(['/cpu:0']),
-      experiments.DataConfig('mnist_bundled'), 0, 8))
+  from trainers import loop  # pylint: disable=g-import-not-at-top
+  next(loop.training_batches(tf.distribute.MirroredStrategy(['/cpu:0']),
+                             experiments.DataConfig('mnist_bundled'), 0, 8))
   mmapped = [large_block_is_mmapped() for _ in range(3)]
-  if model_dir is None:
-    return {'mmapped': mmapped}
   keras.utils.set_random_seed(1234)
   return {'mmapped': mmapped, **tiny_pie_result(model_dir)}
 
@@ -60,11 +57,11 @@ def tiny_pie_result(model_dir):
           'step': int(trainer.step.numpy())}
 
 
-def _in_fresh_process(restore, *model_dir):
+def _in_fresh_process(restore, model_dir):
   script = ('import json, sys; from tests import test_allocator; print(json.'
-            'dumps(test_allocator.probe_then_train(*sys.argv[1:])))')
+            'dumps(test_allocator.probe_then_train(sys.argv[1])))')
   done = subprocess.run(
-      [sys.executable, '-c', script, *model_dir], cwd=REPO, capture_output=True,
+      [sys.executable, '-c', script, model_dir], cwd=REPO, capture_output=True,
       text=True, check=True, env=dict(
           os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO,
           RESTORE_MALLOC_THRESHOLDS=restore))
@@ -74,10 +71,9 @@ def _in_fresh_process(restore, *model_dir):
 def test_frozen_thresholds_are_restored_and_training_is_bit_identical(
     tmp_path):
   kept = _in_fresh_process('0', str(tmp_path / 'kept'))
-  restored = _in_fresh_process('1')
+  restored = _in_fresh_process('1', str(tmp_path / 'restored'))
   assert kept['mmapped'] == [True, True, True]  # TensorFlow's frozen setting
   assert restored['mmapped'] == [False, False, False]
-  here = tiny_pie_result(str(tmp_path / 'here'))  # seeded by conftest
-  assert kept['step'] == here['step'] == 3
-  assert kept['losses'] == here['losses']
-  assert kept['fingerprint'] == here['fingerprint']
+  assert kept['step'] == restored['step'] == 3
+  assert kept['losses'] == restored['losses']
+  assert kept['fingerprint'] == restored['fingerprint']

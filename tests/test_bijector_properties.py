@@ -7,7 +7,7 @@ import tensorflow_probability as tfp
 
 import bijectors
 import layers
-from bijectors._keras_tracking import collect_keras_layers
+from bijectors import collect_keras_layers
 
 tfb = tfp.bijectors
 tfd = tfp.distributions

@@ -70,7 +70,7 @@ def test_keras_file_is_refused_before_any_file_is_written(tmp_path):
                                steps=1)
   model.encode_full(_digits())
   with pytest.raises(NotImplementedError,
-                     match=r'official\.export\.save\(model, PATH\)'):
+                     match=r'official\.serving\.save\(model, PATH\)'):
     model.save(str(tmp_path / 'm.keras'))
   assert os.listdir(tmp_path) == []
 

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from official import allocator
 from official import experiments
 from official import files
 from official import run_dir
@@ -36,6 +37,18 @@ __all__ = ['Trainer', 'TrainingError']
 def _passes_a_multiple(step, done, every):
   """Whether the steps after `step` up to `done` reach a multiple of `every`."""
   return done // every > step // every
+
+
+def training_batches(strategy, data, seed, global_batch, start_step=0,
+                     balanced=False):
+  """The loop's iterator of global batches from `start_step`
+  (`pipelines.distributed_iterator`), with glibc's malloc thresholds set
+  back after making it froze them: otherwise every step maps and unmaps its
+  large tensors (`official/allocator.py`)."""
+  iterator = pipelines.distributed_iterator(strategy, data, seed, global_batch,
+                                            start_step, balanced)
+  allocator.restore_malloc_thresholds()
+  return iterator
 
 
 def _is_chief(strategy):
@@ -407,7 +420,7 @@ class Trainer:
             flush=True)
       with open(record) as f:
         return json.load(f)
-    iterator = pipelines.distributed_iterator(
+    iterator = training_batches(
         self.strategy, self.data, self.train.seed, self.train.batch_size,
         start_step, balanced=self.task.balanced_batches)
     with files.writing(self._events_dir()):

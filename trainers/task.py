@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-import official
+from official import models
 from official.evaluation import metrics
 from trainers.adam import Adam
 
@@ -34,7 +34,7 @@ class Task:
   def build_model(self):
     """The model; with `mixed_precision` its coupling networks compute in
     bfloat16 (float32 weights), the flow's own arithmetic in float32."""
-    return official.build_model(
+    return models.build_model(
         self.config.model,
         network_dtype='mixed_bfloat16' if self.train.mixed_precision else None)
 

@@ -13,7 +13,6 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from official import allocator
 from official.data import celeba_release
 from official.data import image_folder
 from official.data.mnist import load_mnist
@@ -617,14 +616,11 @@ def distributed_iterator(strategy, data, seed, global_batch, start_step=0,
                          balanced=False):
   """The iterator of `strategy`'s distributed dataset from step `start_step`.
 
-  Creating it makes TensorFlow freeze glibc's malloc thresholds, which are set
-  back here (`official/allocator.py`): the training loop's only such dataset
-  is made by this function.
+  Creating it makes TensorFlow freeze glibc's malloc thresholds; the
+  training loop sets them back (`official/allocator.py`).
   """
-  iterator = iter(strategy.distribute_datasets_from_function(
+  return iter(strategy.distribute_datasets_from_function(
       make_dataset_fn(data, seed, global_batch, start_step, balanced)))
-  allocator.restore_malloc_thresholds()
-  return iterator
 
 
 def data_error_in(error):

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from bijectors._keras_tracking import collect_keras_layers
+from bijectors import collect_keras_layers
 from official.errors import ConfigError
 
 
