@@ -74,6 +74,7 @@ def test_preprocessing_pixels_of_any_size_and_channels(extractor, reference):
       align_corners=False, half_pixel_centers=False).numpy()
   np.testing.assert_allclose(resized, (expected - 128.) / 128., atol=1e-6)
   assert extractor(small).shape == (3, 2048)
+  assert extractor(small[:0]).shape == (0, 2048)  # no images, no features
   with pytest.raises(ValueError, match=r'1 or 3 channels, got shape '
                      r'\[2, 8, 8, 2\]'):
     extractor(np.zeros((2, 8, 8, 2), np.uint8))
