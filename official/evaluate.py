@@ -109,7 +109,7 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
            images[:len(images) // 2 * 2][:16]).astype(np.float32)
   save('interpolations_restricted.png', _interpolations(model, pairs, True))
   save('interpolations_full.png', _interpolations(model, pairs, False))
-  if hasattr(model, 'log_prob'):  # PIE
+  if model.has_density:  # PIE
     save('samples_std1.png', model.sample(100, seed=seed))
     save('samples_std0.5.png', model.sample(100, seed=seed, temperature=0.5))
     save('density_samples_std1.png', model.sample(100, seed=seed,
@@ -120,8 +120,8 @@ def figures(model, images, labels, out_dir, seed, temperature=1.0):
     base = np.zeros((1, model.latent_size), np.float32)
     save('traversals.png', model.decode(_traversal(
         model, base, dims, np.ones(model.latent_size))), columns=7)
-  elif model.config.num_classes:  # OT RevNet: class-conditional Gaussians
-    classes = model.config.num_classes
+  elif model.num_classes:  # OT RevNet: class-conditional Gaussians
+    classes = model.num_classes
     labels_grid = np.repeat(np.arange(classes), 10)
     save('class_samples.png', model.sample(len(labels_grid), labels_grid,
                                            seed=seed, temperature=temperature))
@@ -186,19 +186,19 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
              'sharpness_test_images': metrics.sharpness(images)[0],
              **metrics.round_trip(model, images)[0]}
   density_samples = None
-  if hasattr(model, 'log_prob'):  # PIE draws its density too
+  if model.has_density:  # PIE draws its density too
     density_samples = _batched(lambda n, i: model.sample(
         n, seed=seed + i, temperature=temperature, density=True),
                                num_samples, 'sampling the density')
     results['sharpness_density_samples'] = metrics.sharpness(
         density_samples)[0]
-  if hasattr(model, 'bits_per_dim'):
+  if model.has_density:
     results['test_bits_per_dim'] = float(np.mean(_batched(
         lambda n, i: model.bits_per_dim(tf.constant(
             np.round(images[i:i + n] * 255.)), tf.random.stateless_uniform(
                 (n,) + model.image_shape, [seed, i])), len(images),
         'test bits/dim')))
-  if not getattr(model.config, 'num_classes', 0):  # a prior of N(0, I)
+  if not model.num_classes:  # a prior of N(0, I)
     results.update(metrics.prior_match(_batched(
         lambda n, i: model.encode(images[i:i + n]), len(images),
         'encoding the test images')))

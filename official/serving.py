@@ -266,7 +266,7 @@ def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
 
   sample_specs = [tf.TensorSpec((), tf.int32, name='num_samples'), seed_spec]
   add('sample', sampler(), sample_specs, [temperature_spec])
-  classes = getattr(model.config, 'num_classes', 0)
+  classes = model.num_classes
   if classes:
     def sample_class(labels, seed, temperature=1.0):
       labels = _refused_unless(
@@ -284,7 +284,7 @@ def serving_module(model, max_samples=DEFAULT_MAX_SAMPLES):
     add('class_gaussians', lambda: {'means': tf.convert_to_tensor(
         model.class_means), 'stds': tf.convert_to_tensor(model.class_stds)},
         [])
-  if hasattr(model, 'log_prob'):
+  if model.has_density:
     sample_density = sampler(density=True)
     density_specs = sample_specs + [temperature_spec]
     setattr(module, 'sample_density', method(

@@ -378,3 +378,19 @@ def test_xavier_initializer_draws_glorot_uniform_kernels_and_zero_biases():
       9 * 128)
   with pytest.raises(ValueError, match="unknown initializer 'he'"):
     layers.ConvStack(8, 2, initializer='he')
+
+
+@pytest.mark.parametrize('name, density, classes', [
+    ('pie_mnist', True, 0), ('revnet_ot_mnist', False, 10),
+    ('revnet_aae_mnist', False, 0)])
+def test_each_model_says_what_it_has(name, density, classes):
+  """What evaluation, export and the benchmarks ask instead of the type."""
+  from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  model = models.build_model(tiny_config(name).model)
+  assert model.has_density == density == hasattr(model, 'log_prob')
+  assert model.num_classes == classes
+  codes = model.encode(tf.zeros((2,) + model.image_shape))
+  assert codes.shape == (2, model.latent_size)
+  # The RevNets estimate their activations and choose a gradient mode.
+  assert (model.activation_mib(8) is None) == density
+  assert (model.uses_memory_saving(8) is None) == density

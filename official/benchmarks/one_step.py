@@ -121,13 +121,12 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
   start = time.perf_counter()
   float(decode(codes)[0, 0, 0, 0])
   decode_s = time.perf_counter() - start
+  activations = model.activation_mib(batch_size)
   return {'experiment': experiment, 'phase': phase, 'batch_size': batch_size,
           'image_shape': list(model.image_shape),
-          'memory_saving_used': (model.uses_memory_saving(batch_size) if
-                                 hasattr(model, 'uses_memory_saving') else
-                                 None),
-          'activation_mib_estimate': (round(model.activation_mib(
-              batch_size), 1) if hasattr(model, 'activation_mib') else None),
+          'memory_saving_used': model.uses_memory_saving(batch_size),
+          'activation_mib_estimate': (None if activations is None else
+                                      round(activations, 1)),
           'round_trip_max_abs_error': round_trip,
           'encode_images_per_s': round(batch_size / encode_s, 1),
           'decode_images_per_s': round(batch_size / decode_s, 1),

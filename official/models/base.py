@@ -19,7 +19,16 @@ class InvertibleAutoencoder(keras.Model):
   * `decode(z) = decode_full(extend(z))`,
   * `sample(n, ...) = decode_full(sample_codes(n, ...))` decodes draws from
     the prior, which subclasses define in `sample_codes`.
+
+  What evaluation, figures, export and benchmarks ask of a model, rather
+  than its type: `latent_size`, `has_density` (a model with a density adds
+  `log_prob`, `bits_per_dim` and draws of the density, `sample(...,
+  density=True)`), `num_classes` (a prior of one Gaussian per class, drawn
+  by `sample(n, labels)`, or 0 for N(0, I)), and for the benchmarks
+  `activation_mib` and `uses_memory_saving` (None where they do not apply).
   """
+
+  has_density = False
 
   def __init__(self, flow, image_shape, **kwargs):
     super().__init__(**kwargs)
@@ -31,6 +40,23 @@ class InvertibleAutoencoder(keras.Model):
   def flow(self):
     """The `tfb.Bijector` x -> u that the model is built on."""
     return self._flow_bijector
+
+  @property
+  def num_classes(self):
+    """The classes the prior has a Gaussian each for; 0: one N(0, I)."""
+    return 0
+
+  def activation_mib(self, batch_size):
+    """The activations a train step keeps for its gradient, in MiB; None
+    where not estimated."""
+    del batch_size
+    return None
+
+  def uses_memory_saving(self, batch_size):
+    """Whether the gradient recomputes activations at `batch_size`; None
+    where the model has no such choice."""
+    del batch_size
+    return None
 
   @property
   def code_size(self):

@@ -171,6 +171,8 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
   scalings and the log-determinants stay in `dtype`.
   """
 
+  has_density = True
+
   def __init__(self, config, dtype='float32', network_dtype=None, name='pie',
                **kwargs):
     self.config = config

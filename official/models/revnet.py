@@ -190,6 +190,10 @@ class RevNetAutoencoder(base.InvertibleAutoencoder):
     self.build_flow()
 
   @property
+  def num_classes(self):
+    return self.config.num_classes or 0
+
+  @property
   def latent_size(self):
     """How many dimensions `encode` keeps: the prior dimensions."""
     return self.config.num_prior_dims
