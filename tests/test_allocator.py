@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
-from tests.conftest import train_tiny_run
+from tests.helpers import REPO
+from tests.helpers import train_tiny_run
 
 _libc = ctypes.CDLL('libc.so.6')
 

@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from official.benchmarks import one_step
 from tests import forked
-from tests.conftest import REPO
-from tests.conftest import tiny_overrides
+from tests.helpers import REPO
+from tests.helpers import tiny_overrides
 
 
 def test_one_step_builds_a_generic_recipe_for_any_shape():

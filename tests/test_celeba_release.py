@@ -16,7 +16,7 @@ from official.benchmarks.synthetic_release import write_release
 from official.data import celeba_release
 from official.data import pipelines
 from tests import forked
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 @pytest.fixture(scope='module')

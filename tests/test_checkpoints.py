@@ -14,9 +14,9 @@ from official import experiments
 from official import models
 from official import run_dir
 from tests import forked
-from tests.conftest import REPO
-from tests.conftest import tiny_config
-from tests.conftest import tiny_overrides
+from tests.helpers import REPO
+from tests.helpers import tiny_config
+from tests.helpers import tiny_overrides
 
 
 def _train(model_dir, steps):

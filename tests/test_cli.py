@@ -13,8 +13,8 @@ from official import experiments
 from official import run_dir
 from official.data import load_mnist
 from tests import forked
-from tests.conftest import REPO
-from tests.conftest import train_tiny_run
+from tests.helpers import REPO
+from tests.helpers import train_tiny_run
 
 _START_UP = ('oneDNN custom operations', 'cuInit', 'cpu_feature_guard',
              'absl::InitializeLog')

@@ -15,8 +15,8 @@ from official.data import load_mnist
 from official.data import pipelines
 from official.evaluation import fid
 from official.evaluation import metrics
-from tests.conftest import REPO
-from tests.conftest import train_tiny_run
+from tests.helpers import REPO
+from tests.helpers import train_tiny_run
 from trainers.maximum_likelihood import MaximumLikelihoodTask
 
 

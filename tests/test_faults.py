@@ -23,8 +23,8 @@ from official import export
 from official import files
 from official import run_dir
 from tests import forked
-from tests.conftest import REPO
-from tests.conftest import train_tiny_run
+from tests.helpers import REPO
+from tests.helpers import train_tiny_run
 
 _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
 _TINY_PIE = ['--model_override=conv_hidden=8', '--model_override=dense_hidden=16',

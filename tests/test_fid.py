@@ -9,8 +9,8 @@ import scipy.linalg
 import tensorflow as tf
 
 from official.evaluation import fid
-from tests.conftest import FID_DATA
-from tests.conftest import needs_fid_data
+from tests.helpers import FID_DATA
+from tests.helpers import needs_fid_data
 
 _WEIGHTS = os.path.join(FID_DATA, 'inception_2015_12_05_fid_weights.npz')
 _LAST_UNIT = 'net.layers.mixed_10.tower_2_conv.weight'

@@ -7,7 +7,7 @@ import os
 import sys
 
 from tests import forked
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 _ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONPATH=REPO)
 

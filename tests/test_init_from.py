@@ -10,8 +10,8 @@ import tensorflow as tf
 
 import official
 from official.run_dir import RunDirError
-from tests.conftest import tiny_overrides
-from tests.conftest import train_tiny_run
+from tests.helpers import tiny_overrides
+from tests.helpers import train_tiny_run
 
 _DIGITS = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype(
     np.float32)
@@ -97,7 +97,7 @@ def test_fine_tuning_the_shipped_pie_keeps_its_bits_per_dim(tmp_path):
   import re  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   from tests import forked  # pylint: disable=g-import-not-at-top
-  from tests.conftest import REPO  # pylint: disable=g-import-not-at-top
+  from tests.helpers import REPO  # pylint: disable=g-import-not-at-top
   done = forked.run(
       [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
        f'--model_dir={tmp_path}', '--init_from=pretrained/pie_mnist/1',
@@ -115,7 +115,7 @@ def test_a_revnet_export_restores_by_outputs(tiny_export):
   """The RevNet's F and G have the same shapes: only the outputs show that
   each weight went back to its own place."""
   from official import run_dir  # pylint: disable=g-import-not-at-top
-  from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from tests.helpers import tiny_config  # pylint: disable=g-import-not-at-top
   _, exported, trained = tiny_export('revnet_ot_mnist')
   config = tiny_config('revnet_ot_mnist').model
   model = official.build_model(config)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import zipfile
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 _USE_INSTALLED = r"""
 import os, sys

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import official
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 PIE = os.path.join(REPO, 'pretrained', 'pie_mnist', '1')
 

@@ -12,7 +12,7 @@ import layers
 import official
 from official import run_dir
 from official.data import mnist
-from tests.conftest import train_tiny_run
+from tests.helpers import train_tiny_run
 
 
 @pytest.fixture(scope='module')

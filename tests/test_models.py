@@ -304,7 +304,7 @@ def test_pie_density_samples_draw_the_dropped_parts_pseudo_inverse_ones_not(
   """Encoding a sample gives back its u = [z, r']: the standardized dropped
   parts r' = (r - g(z)) / eps are N(0, temperature^2) for density samples
   and 0 for pseudo-inverse ones; both share z for one seed."""
-  from tests.conftest import train_tiny_run  # pylint: disable=g-import-not-at-top
+  from tests.helpers import train_tiny_run  # pylint: disable=g-import-not-at-top
   model = train_tiny_run('pie_mnist', tmp_path, steps=10).model
   density = model.sample(64, seed=3, temperature=temperature, density=True)
   mean = model.sample(64, seed=3, temperature=temperature)
@@ -385,7 +385,7 @@ def test_xavier_initializer_draws_glorot_uniform_kernels_and_zero_biases():
     ('revnet_aae_mnist', False, 0)])
 def test_each_model_says_what_it_has(name, density, classes):
   """What evaluation, export and the benchmarks ask instead of the type."""
-  from tests.conftest import tiny_config  # pylint: disable=g-import-not-at-top
+  from tests.helpers import tiny_config  # pylint: disable=g-import-not-at-top
   model = models.build_model(tiny_config(name).model)
   assert model.has_density == density == hasattr(model, 'log_prob')
   assert model.num_classes == classes

@@ -12,8 +12,8 @@ import trainers
 from official import experiments
 from official.evaluation import metrics
 from official.data import pipelines
-from tests.conftest import tiny_config
-from tests.conftest import train_tiny_run
+from tests.helpers import tiny_config
+from tests.helpers import train_tiny_run
 from trainers import optimal_transport
 
 

@@ -27,7 +27,7 @@ import pytest
 
 import official
 from tests import forked
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 _PAGES = [os.path.join(REPO, 'README.md')] + sorted(
     os.path.join(REPO, 'docs', name)

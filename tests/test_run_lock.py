@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests import forked
-from tests.conftest import REPO
+from tests.helpers import REPO
 from trainers import run_lock
 
 # The programs' own quiet start (TF_CPP_MIN_LOG_LEVEL unset): stderr holds

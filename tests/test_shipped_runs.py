@@ -12,7 +12,7 @@ import numpy as np
 
 from official import run_dir
 from tests import forked
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 RUNS = os.path.join(REPO, 'pretrained', 'training_runs')
 

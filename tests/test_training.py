@@ -18,9 +18,9 @@ from official import experiments
 from official import models
 from official.data import pipelines
 from tests import forked
-from tests.conftest import REPO
-from tests.conftest import tiny_config
-from tests.conftest import tiny_overrides
+from tests.helpers import REPO
+from tests.helpers import tiny_config
+from tests.helpers import tiny_overrides
 
 TINY_REVNET = tiny_overrides('revnet_ot_mnist')
 TINY_PIE = tiny_overrides('pie_mnist')
@@ -325,7 +325,7 @@ _AAE_PHASES = {'task.reconstruction_steps': 5, 'task.init_batches': 2}
     ('revnet_aae_mnist', _AAE_PHASES)])
 def test_steps_per_loop_trains_exactly_as_one_step_per_call(name, items,
                                                              tmp_path):
-  from tests.conftest import train_tiny_run  # pylint: disable=g-import-not-at-top
+  from tests.helpers import train_tiny_run  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(7)  # the same initial weights for both
   train_tiny_run(name, tmp_path / 'one', steps=10, items=items)
   keras.utils.set_random_seed(7)
@@ -347,7 +347,7 @@ def test_steps_per_loop_trains_exactly_as_one_step_per_call(name, items,
 
 
 def test_a_resumed_run_names_each_setting_it_changes(tmp_path, capsys):
-  from tests.conftest import train_tiny_run  # pylint: disable=g-import-not-at-top
+  from tests.helpers import train_tiny_run  # pylint: disable=g-import-not-at-top
   train_tiny_run('pie_mnist', tmp_path, steps=1, batch_size=8)
   capsys.readouterr()
   train_tiny_run('pie_mnist', tmp_path, steps=2, batch_size=16,

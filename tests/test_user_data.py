@@ -15,8 +15,8 @@ from official.data import image_folder
 from official.data import load_mnist
 from official.data import pipelines
 from tests import forked
-from tests.conftest import REPO
-from tests.conftest import tiny_overrides
+from tests.helpers import REPO
+from tests.helpers import tiny_overrides
 
 _PER_CLASS = 20
 
