@@ -254,7 +254,8 @@ def override(config, items):
 
   Raises:
     official.errors.ConfigError: naming an unknown key, with the valid
-      ones, or a value of the wrong type.
+      ones, a value of the wrong type, or a count, rate or eps^2 that is
+      not positive in the result.
   """
   sections = {name: {} for name in _SECTIONS}
   for key, value in dict(items).items():
@@ -270,9 +271,29 @@ def override(config, items):
                         f'{", ".join(sorted(fields)) or "(none)"}')
     sections[section][field_name] = _typed(
         fields[field_name], getattr(part, field_name), value, key)
-  return dataclasses.replace(config, **{
+  config = dataclasses.replace(config, **{
       name: dataclasses.replace(getattr(config, name), **changes)
       for name, changes in sections.items() if changes})
+  _check_positive(config)
+  return config
+
+
+# Fields that must be above 0 wherever a section has them.
+_POSITIVE = ('trainer.train_steps', 'trainer.batch_size',
+             'trainer.learning_rate', 'trainer.checkpoint_every',
+             'trainer.log_every', 'trainer.image_every',
+             'trainer.steps_per_loop', 'task.critic_learning_rate',
+             'model.epsilon_sq')
+
+
+def _check_positive(config):
+  """Raises a `ConfigError` for the first field of `_POSITIVE` at 0 or
+  below, whichever flag or override set it."""
+  for key in _POSITIVE:
+    section, _, field_name = key.partition('.')
+    value = getattr(getattr(config, section), field_name, None)
+    if value is not None and not value > 0:
+      raise ConfigError(f'{key} must be positive, got {value}')
 
 
 def resolve(config, dataset):

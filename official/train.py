@@ -191,13 +191,6 @@ def overrides_from_flags(config):
     items['trainer.train_steps'] = int(items.get(
         'task.reconstruction_steps', config.task.reconstruction_steps)) + (
             _ADVERSARIAL_STEPS.value)
-  for key in ('trainer.train_steps', 'trainer.batch_size',
-              'trainer.checkpoint_every', 'trainer.log_every',
-              'trainer.image_every', 'trainer.steps_per_loop',
-              'model.epsilon_sq'):
-    if key in items and not items[key] > 0:
-      raise errors.ConfigError(
-          f'--{key.split(".")[1]} must be positive, got {items[key]}')
   if 'data.channels' in items:
     items['data.channels'] = int(items['data.channels'])
   items.update(_pairs(_MODEL_OVERRIDE.value, 'model_override', 'model.'))
