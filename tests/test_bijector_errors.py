@@ -112,12 +112,14 @@ def test_without_validate_args_unknown_sizes_are_not_checked():
     _run_with_unknown_shape(bijectors.Householder(3).forward, 2,
                             tf.zeros([2, 4]))
   assert 'channel count' not in str(raised.value)
-  # A coupling (built on even vectors) on an odd one: its networks fail.
-  coupling = _coupling(event_ndims=1)
-  coupling.forward(tf.zeros([2, 4]))
-  with pytest.raises(tf.errors.InvalidArgumentError) as raised:
-    _run_with_unknown_shape(coupling.forward, 2, tf.zeros([2, 5]))
-  assert 'must be even' not in str(raised.value)
+  # Couplings (built on even channels) on odd ones: their networks fail.
+  for event_ndims, even, odd in ((1, [2, 4], [2, 5]),
+                                 (3, [1, 4, 4, 4], [1, 4, 4, 5])):
+    coupling = _coupling(event_ndims)
+    coupling.forward(tf.zeros(even))
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+      _run_with_unknown_shape(coupling.forward, len(odd), tf.zeros(odd))
+    assert 'must be even' not in str(raised.value)
   # FactorOut on a wrong last axis: the wrong entries go through unchecked.
   out = _run_with_unknown_shape(bijectors.FactorOut(
       tfp.bijectors.Identity(), 2, [4, 3]).forward, 3, tf.zeros([2, 4, 5]))
