@@ -8,6 +8,7 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
+from official import errors
 from official.evaluation import fid
 from tests.helpers import FID_DATA
 from tests.helpers import needs_fid_data
@@ -111,6 +112,20 @@ def test_frechet_distance_known_values_and_singular_covariances(tmp_path):
   np.testing.assert_array_equal(loaded[1], few[1])
   with pytest.raises(ValueError, match='statistics of different sizes'):
     fid.frechet_distance(stats, few)
+  with pytest.raises(ValueError, match='statistics of different sizes'):
+    fid.frechet_distance(stats, (stats[0], np.eye(5)))  # one covariance
+
+
+def test_the_probe_check_holds_the_network_to_its_tolerance():
+  """The probe features within `atol` pass, beyond it fail (by default
+  1e-4, the agreement with the reference TF graph)."""
+  expected = np.load(fid._PROBE_FEATURES)['features']  # pylint: disable=protected-access
+  off_by = lambda delta: lambda images: expected + np.float32(delta)
+  error = fid.check_extractor(off_by(5e-5))
+  assert 4e-5 < error < 6e-5
+  assert fid.check_extractor(off_by(5e-5), atol=error) == error
+  with pytest.raises(errors.DataError, match='differ by 0.00015'):
+    fid.check_extractor(off_by(1.5e-4))
 
 
 def _graph_def_file(path, features_of_scaled):
@@ -159,6 +174,7 @@ def test_probe_features_identify_the_network(extractor, weights, graph_def,
                      'of the probe images differ by'):
     fid.check_extractor(altered)
   cache = tmp_path / 'cache'
+  cache.mkdir()  # an existing, empty cache folder
   path = fid.download_graph_def(str(cache), _archive(tmp_path, graph_def))
   assert path == str(cache / 'classify_image_graph_def.pb')
   assert os.listdir(cache) == ['classify_image_graph_def.pb']
