@@ -120,6 +120,11 @@ def test_without_validate_args_unknown_sizes_are_not_checked():
     with pytest.raises(tf.errors.InvalidArgumentError) as raised:
       _run_with_unknown_shape(coupling.forward, len(odd), tf.zeros(odd))
     assert 'must be even' not in str(raised.value)
+  # Subsampling an odd height: the reshape fails instead.
+  with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+    _run_with_unknown_shape(bijectors.CheckerboardSubsample().forward, 4,
+                            tf.zeros([1, 3, 4, 2]))
+  assert 'must be even' not in str(raised.value)
   # FactorOut on a wrong last axis: the wrong entries go through unchecked.
   out = _run_with_unknown_shape(bijectors.FactorOut(
       tfp.bijectors.Identity(), 2, [4, 3]).forward, 3, tf.zeros([2, 4, 5]))
