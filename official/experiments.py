@@ -24,7 +24,8 @@ __all__ = ['AdversarialConfig', 'DataConfig', 'EXPERIMENTS',
            'ExperimentConfig', 'MaximumLikelihoodConfig',
            'OptimalTransportConfig', 'TrainerConfig', 'differences',
            'first_difference',
-           'from_json', 'get_experiment', 'override', 'parse_image_size',
+           'from_json', 'get_experiment', 'items_from_file', 'override',
+           'parse_image_size',
            'resolve', 'to_json']
 
 
@@ -245,6 +246,34 @@ def _typed(field, current, value, key):
                       f'{expected.__name__}'
                       + (f' (now {current!r})' if current is not None else ''))
   return value
+
+
+def items_from_file(path):
+  """The overrides in a YAML (or JSON) file of sections and their fields,
+  `{'trainer': {'batch_size': 64}, 'model': {'conv_hidden': 32}}`, as
+  `override` items (`{'trainer.batch_size': 64, ...}`).
+
+  Raises:
+    official.errors.ConfigError: a file that cannot be read or parsed, or
+      that is not a mapping of sections to mappings of fields.
+  """
+  import yaml  # pylint: disable=g-import-not-at-top
+  try:
+    with open(path) as f:
+      content = yaml.safe_load(f)
+  except OSError as e:
+    raise ConfigError(f'cannot read the config file {path}: '
+                      f'{e.strerror}') from e
+  except yaml.YAMLError as e:
+    raise ConfigError(f'{path} is not YAML or JSON: '
+                      f'{" ".join(str(e).split())}') from e
+  content = {} if content is None else content
+  if not isinstance(content, dict) or not all(
+      isinstance(fields, dict) for fields in content.values()):
+    raise ConfigError(f'{path} must map sections ({", ".join(_SECTIONS)}) '
+                      'to their fields, e.g. "trainer: {batch_size: 64}"')
+  return {f'{section}.{name}': value for section, fields in content.items()
+          for name, value in fields.items()}
 
 
 def override(config, items):

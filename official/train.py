@@ -140,6 +140,10 @@ _INIT_FROM = flags.DEFINE_string(
     'pretrained/pie_mnist/1). The step and the optimizers start fresh and the '
     'model config must be the same. Ignored when --model_dir already holds a '
     'checkpoint: the run resumes.')
+_CONFIG_FILE = flags.DEFINE_string(
+    'config_file', None, 'A YAML or JSON file of SECTION: {FIELD: VALUE} '
+    'replacing fields of the experiment config, e.g. "trainer: {batch_size: '
+    '64}"; applied first, then the other flags.')
 _PARAMS_OVERRIDE = flags.DEFINE_multi_string(
     'params_override', [], 'SECTION.FIELD=VALUE replacing any field of the '
     'experiment config (sections: task, model, data, trainer; see '
@@ -170,8 +174,10 @@ def _pairs(items, flag, prefix=''):
 
 
 def overrides_from_flags(config):
-  """The flags that were given, as `experiments.override` items."""
-  items = {}
+  """The config file and the flags that were given, as
+  `experiments.override` items (a later one replaces an earlier one)."""
+  items = (experiments.items_from_file(_CONFIG_FILE.value)
+           if _CONFIG_FILE.value else {})
   for section, given in [('trainer', _TRAINER_FLAGS)] + list(
       _OTHER_FLAGS.items()):
     part = getattr(config, section)
@@ -182,7 +188,7 @@ def overrides_from_flags(config):
         raise errors.ConfigError(
             f'--{flag.name} does not apply to {config.name}')
       items[f'{section}.{flag.name}'] = flag.value
-  if _INIT_FROM.value and _WARMUP_STEPS.value is None:
+  if _INIT_FROM.value and 'trainer.warmup_steps' not in items:
     items['trainer.warmup_steps'] = INIT_FROM_WARMUP_STEPS
   if _ADVERSARIAL_STEPS.value is not None:
     if not hasattr(config.task, 'reconstruction_steps'):

@@ -195,6 +195,42 @@ def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
   assert not os.path.exists(tmp_path / 'run')  # a refused run leaves nothing
 
 
+def test_a_config_file_sets_fields_and_the_flags_go_on_top(tmp_path):
+  (tmp_path / 'tiny.yaml').write_text(
+      '# PIE at toy size\n'
+      'model: {conv_hidden: 8, dense_hidden: 16, steps: 1, epsilon_sq: 0.1}\n'
+      'trainer:\n  train_steps: 1\n  batch_size: 8\n  image_every: 1000\n')
+  command = [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
+             f'--config_file={tmp_path / "tiny.yaml"}', '--batch_size=4']
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  forked.run(command + [f'--model_dir={tmp_path / "run"}'], cwd=REPO,
+             env=env, check=True, capture_output=True)
+  with open(tmp_path / 'run' / 'experiment.json') as f:
+    recorded = json.load(f)
+  recorded = recorded['config']
+  assert recorded['model']['conv_hidden'] == 8
+  assert recorded['model']['epsilon_sq'] == 0.1
+  assert recorded['trainer']['train_steps'] == 1
+  assert recorded['trainer']['batch_size'] == 4  # the flag, after the file
+  (tmp_path / 'list.json').write_text('[1, 2]')
+  (tmp_path / 'typo.json').write_text('{"trainer": {"batch_sise": 4}}')
+  for name, message in (
+      ('list.json', 'list.json must map sections (task, model, data, '
+                    'trainer) to their fields'),
+      ('typo.json', "bad override 'trainer.batch_sise'"),
+      ('missing.yaml', 'cannot read the config file '
+                       f'{tmp_path / "missing.yaml"}: No such file')):
+    refused = tmp_path / f'refused_{name}'
+    done = forked.run(
+        [a.replace('tiny.yaml', name) for a in command] + [
+            f'--model_dir={refused}'], cwd=REPO, env=env,
+        capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert message in lines[0]
+    assert not os.path.exists(refused)  # a refused run leaves nothing
+
+
 def _free_port():
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
