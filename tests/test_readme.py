@@ -115,6 +115,20 @@ def test_every_python_block_runs_from_another_folder(python_blocks):
   assert not failed, '\n\n'.join(failed)
 
 
+def test_every_yaml_block_is_a_config_file_pie_takes(tmp_path):
+  from official import experiments  # pylint: disable=g-import-not-at-top
+  blocks = _blocks('yaml')
+  assert blocks
+  for block in blocks:
+    (tmp_path / 'config.yaml').write_text(block)
+    items = experiments.items_from_file(tmp_path / 'config.yaml')
+    config = experiments.override(experiments.get_experiment('pie_mnist'),
+                                  items)
+    for key, value in items.items():
+      section, field = key.split('.')
+      assert getattr(getattr(config, section), field) == value, key
+
+
 def _run(command, folder):
   args = shlex.split(command)
   if args[0] == 'python':
