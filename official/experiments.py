@@ -22,7 +22,8 @@ from official.models import RevNetConfig
 
 __all__ = ['AdversarialConfig', 'DataConfig', 'EXPERIMENTS',
            'ExperimentConfig', 'MaximumLikelihoodConfig',
-           'OptimalTransportConfig', 'TrainerConfig', 'differences',
+           'OptimalTransportConfig', 'RuntimeConfig', 'STRATEGIES',
+           'TrainerConfig', 'differences',
            'first_difference',
            'from_json', 'get_experiment', 'items_from_file', 'override',
            'parse_image_size',
@@ -134,6 +135,20 @@ class MaximumLikelihoodConfig:
   needs_labels = False
 
 
+STRATEGIES = ('mirrored', 'multi_worker', 'one_device')
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+  """Where and how a run computes; none of it changes what is learned
+  beyond float rounding (`official.train`'s flags of the same names)."""
+  strategy: str = 'mirrored'
+  cpu_replicas: int = 1
+  jit_compile: bool = False
+  tf32: bool = False
+  deterministic: bool = False
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
   name: str
@@ -141,6 +156,7 @@ class ExperimentConfig:
   model: object
   data: DataConfig
   trainer: TrainerConfig
+  runtime: RuntimeConfig = RuntimeConfig()
 
 
 _TASKS = {cls.__name__: cls for cls in (
@@ -204,7 +220,7 @@ EXPERIMENTS = {
         DataConfig('image_folder'), _PIE_TRAINER),
 }
 
-_SECTIONS = ('task', 'model', 'data', 'trainer')
+_SECTIONS = ('task', 'model', 'data', 'trainer', 'runtime')
 
 
 def get_experiment(name):
@@ -303,7 +319,7 @@ def override(config, items):
   config = dataclasses.replace(config, **{
       name: dataclasses.replace(getattr(config, name), **changes)
       for name, changes in sections.items() if changes})
-  _check_positive(config)
+  _check(config)
   return config
 
 
@@ -315,14 +331,21 @@ _POSITIVE = ('trainer.train_steps', 'trainer.batch_size',
              'model.epsilon_sq')
 
 
-def _check_positive(config):
+def _check(config):
   """Raises a `ConfigError` for the first field of `_POSITIVE` at 0 or
-  below, whichever flag or override set it."""
-  for key in _POSITIVE:
+  below, or a runtime that cannot be, whichever flag or override set it."""
+  for key in _POSITIVE + ('runtime.cpu_replicas',):
     section, _, field_name = key.partition('.')
     value = getattr(getattr(config, section), field_name, None)
     if value is not None and not value > 0:
       raise ConfigError(f'{key} must be positive, got {value}')
+  runtime = config.runtime
+  if runtime.strategy not in STRATEGIES:
+    raise ConfigError(f'runtime.strategy must be one of '
+                      f'{", ".join(STRATEGIES)}, got {runtime.strategy!r}')
+  if runtime.jit_compile and runtime.cpu_replicas > 1:
+    raise ConfigError('--jit_compile runs one replica per device: it cannot '
+                      'be combined with --cpu_replicas above 1')
 
 
 def resolve(config, dataset):
@@ -405,7 +428,9 @@ def from_json(info):
         data['name'], _from_dict(_TASKS, data['task']),
         _from_dict(_MODELS, data['model']),
         _from_dict(DataConfig, data['data']),
-        _from_dict(TrainerConfig, data['trainer']))
+        _from_dict(TrainerConfig, data['trainer']),
+        # Runs recorded before the section: the defaults.
+        _from_dict(RuntimeConfig, data.get('runtime', {})))
   preset = get_experiment(info['experiment'])
   model = MODELS[info['model']]
   items = {f'model.{key}': value

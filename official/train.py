@@ -101,20 +101,21 @@ _CHANNELS = flags.DEFINE_enum(
     'channels', None, ['1', '3'], 'Grayscale (1) or RGB (3); images are '
     'converted (default: as --image_size; 3 when any image is in colour).')
 _STRATEGY = flags.DEFINE_enum(
-    'strategy', 'mirrored', ['mirrored', 'multi_worker', 'one_device'],
-    'mirrored: all visible GPUs, else the CPU (split by --cpu_replicas); '
-    'multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG; one_device: '
-    'the first GPU, else the CPU.')
+    'strategy', None, list(experiments.STRATEGIES),
+    'mirrored (the default): all visible GPUs, else the CPU (split by '
+    '--cpu_replicas); multi_worker: MultiWorkerMirroredStrategy from '
+    'TF_CONFIG; one_device: the first GPU, else the CPU.')
 _CPU_REPLICAS = flags.DEFINE_integer(
-    'cpu_replicas', 1, 'Split the CPU into this many logical devices, so that '
-    '--strategy=mirrored runs that many replicas without a GPU.')
+    'cpu_replicas', None, 'Split the CPU into this many logical devices, so '
+    'that --strategy=mirrored runs that many replicas without a GPU '
+    '(default: 1).')
 _JIT_COMPILE = flags.DEFINE_bool(
-    'jit_compile', False, 'Compile the train steps with XLA.')
+    'jit_compile', None, 'Compile the train steps with XLA (default: off).')
 _TF32 = flags.DEFINE_bool(
-    'tf32', False, 'Let NVIDIA GPUs (Ampere and newer) run float32 matmuls '
-    'and convolutions in TF32 (about 1e-3 relative error per op). Off: '
-    'inversion is the point of these models, and TF32 loosens the round trip '
-    '(official.benchmark --tf32 reports it). No effect on CPUs.')
+    'tf32', None, 'Let NVIDIA GPUs (Ampere and newer) run float32 matmuls '
+    'and convolutions in TF32 (about 1e-3 relative error per op). Off by '
+    'default: inversion is the point of these models, and TF32 loosens the '
+    'round trip (official.benchmark --tf32 reports it). No effect on CPUs.')
 _MIXED_PRECISION = flags.DEFINE_bool(
     'mixed_precision', None, 'Run the coupling networks in bfloat16 with '
     'float32 weights (Keras\' mixed_bfloat16 policy); the couplings\' '
@@ -123,7 +124,8 @@ _MIXED_PRECISION = flags.DEFINE_bool(
     'with AVX512_BF16 or AMX); the round trip loosens for PIE '
     '(docs/training.md).' + _defaults('mixed_precision'))
 _DETERMINISTIC = flags.DEFINE_bool(
-    'deterministic', False, 'Use deterministic TensorFlow ops (slower).')
+    'deterministic', None, 'Use deterministic TensorFlow ops (slower; '
+    'default: off).')
 _EPSILON_SQ = flags.DEFINE_float(
     'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I); the same as '
     '--params_override=model.epsilon_sq=X.' + _defaults('epsilon_sq', 'model'))
@@ -146,7 +148,7 @@ _CONFIG_FILE = flags.DEFINE_string(
     '64}"; applied first, then the other flags.')
 _PARAMS_OVERRIDE = flags.DEFINE_multi_string(
     'params_override', [], 'SECTION.FIELD=VALUE replacing any field of the '
-    'experiment config (sections: task, model, data, trainer; see '
+    'experiment config (sections: task, model, data, trainer, runtime; see '
     'official/experiments.py), e.g. model.latent_dims=16 or '
     'trainer.beta_1=0.5. Repeatable; applied after the other flags.')
 _MODEL_OVERRIDE = flags.DEFINE_multi_string(
@@ -159,7 +161,9 @@ _TRAINER_FLAGS = (_TRAIN_STEPS, _BATCH_SIZE, _LEARNING_RATE, _SEED,
                   _STEPS_PER_LOOP, _MIXED_PRECISION, _WARMUP_STEPS)
 _OTHER_FLAGS = {'task': (_CRITIC_LEARNING_RATE, _RECONSTRUCTION_STEPS),
                 'model': (_EPSILON_SQ,),
-                'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS)}
+                'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS),
+                'runtime': (_STRATEGY, _CPU_REPLICAS, _JIT_COMPILE, _TF32,
+                            _DETERMINISTIC)}
 
 
 def _pairs(items, flag, prefix=''):
@@ -239,19 +243,16 @@ def main(argv):
   import trainers  # pylint: disable=g-import-not-at-top
   try:
     config = experiment_from_flags()
-    if _JIT_COMPILE.value and _CPU_REPLICAS.value > 1:
-      raise errors.ConfigError('--jit_compile runs one replica per device: '
-                               'it cannot be combined with --cpu_replicas '
-                               'above 1')
+    runtime = config.runtime
     dataset = pipelines.describe(config.data)
     for note in dataset.notes:
       print(note, flush=True)
     config = experiments.resolve(config, dataset)
     if dataset.conversions(config.data.channels):
       print(dataset.conversions(config.data.channels), flush=True)
-    strategy = make_strategy(_STRATEGY.value, _CPU_REPLICAS.value)
-    tf.config.experimental.enable_tensor_float_32_execution(_TF32.value)
-    if _DETERMINISTIC.value:
+    strategy = make_strategy(runtime.strategy, runtime.cpu_replicas)
+    tf.config.experimental.enable_tensor_float_32_execution(runtime.tf32)
+    if runtime.deterministic:
       tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.trainer.seed)
     shape = 'x'.join(map(str, config.data.image_shape))
@@ -263,7 +264,7 @@ def main(argv):
           f'{type(strategy).__name__}, global batch '
           f'{config.trainer.batch_size}', flush=True)
     trainer = trainers.Trainer(trainers.build_task(config), strategy,
-                               _MODEL_DIR.value, _JIT_COMPILE.value,
+                               _MODEL_DIR.value, runtime.jit_compile,
                                _INIT_FROM.value)
     metrics = trainer.run()
   except trainers.Interrupted as e:

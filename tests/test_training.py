@@ -182,6 +182,9 @@ def _final_state(model_dir):
      '--jit_compile is not available for revnet_ot_mnist'),
     (['--jit_compile', '--cpu_replicas=2'],
      'cannot be combined with --cpu_replicas above 1'),
+    (['--params_override=runtime.strategy=tpu'],
+     "runtime.strategy must be one of mirrored, multi_worker, one_device, "
+     "got 'tpu'"),
 ])
 def test_bad_command_lines_fail_in_one_line(args, message, tmp_path):
   command = [sys.executable, '-m', 'official.train', '--experiment=pie_mnist',
@@ -212,11 +215,15 @@ def test_a_config_file_sets_fields_and_the_flags_go_on_top(tmp_path):
   assert recorded['model']['epsilon_sq'] == 0.1
   assert recorded['trainer']['train_steps'] == 1
   assert recorded['trainer']['batch_size'] == 4  # the flag, after the file
+  assert recorded['runtime'] == {'class': 'RuntimeConfig',
+                                 'strategy': 'mirrored', 'cpu_replicas': 1,
+                                 'jit_compile': False, 'tf32': False,
+                                 'deterministic': False}
   (tmp_path / 'list.json').write_text('[1, 2]')
   (tmp_path / 'typo.json').write_text('{"trainer": {"batch_sise": 4}}')
   for name, message in (
       ('list.json', 'list.json must map sections (task, model, data, '
-                    'trainer) to their fields'),
+                    'trainer, runtime) to their fields'),
       ('typo.json', "bad override 'trainer.batch_sise'"),
       ('missing.yaml', 'cannot read the config file '
                        f'{tmp_path / "missing.yaml"}: No such file')):

@@ -129,7 +129,7 @@ class Trainer:
     default by mistake shows here)."""
     if not self.is_chief:
       return
-    for section in ('task', 'data', 'trainer'):
+    for section in ('task', 'data', 'trainer', 'runtime'):
       theirs, ours = getattr(recorded, section), getattr(config, section)
       if type(theirs) is not type(ours):
         continue
