@@ -2,7 +2,8 @@ r"""Mutation testing: how many small changes to the code the tests notice.
 
   python -m tests.mutate [--module=bijectors/split.py ...] [--output=FILE.md]
 
-For every module of `TARGETS` (or those named), each mutant changes one
+For every module of `TARGETS` (or those named; `PATH:FUNCTION` names one
+function of a module, its nested ones included), each mutant changes one
 thing in the source: an arithmetic operator (+ and -, * and /, ** to *), a
 comparison (< and <=, > and >=, == and !=, `is`, `in`), `and` and `or`, a
 unary minus dropped, a boolean flipped, or a number changed (an int n to
@@ -32,8 +33,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# module -> the tests that should notice a change to it, run as
-# `pytest -x -q -p no:cacheprovider TESTS`.
+# module (or module:function) -> the tests that should notice a change to
+# it, run as `pytest -x -q -p no:cacheprovider TESTS`.
 TARGETS = {
     'bijectors/additive_coupling.py': ['tests/test_bijector_properties.py',
                                        'tests/test_bijector_errors.py'],
@@ -68,6 +69,21 @@ TARGETS = {
             'test_plans_of_three_classes_stay_within_each_class',
             'test_one_step_loss_is_the_transport_cost_plus_the_weighted_perturbation',
             'test_tensorboard_shows_the_used_dimensions_per_class')],
+    # The export's weights restored (--init_from an export).
+    'official/serving.py:restore_from_export': ['tests/test_init_from.py'],
+    # The loop's checkpoints: saved whole or not at all, and read back.
+    'trainers/checkpoints.py': [
+        'tests/test_faults.py::'
+        'test_each_writer_that_fails_leaves_nothing_half_written',
+        'tests/test_checkpoints.py'],
+    'official/run_dir.py': [
+        'tests/test_checkpoints.py', 'tests/test_init_from.py',
+        'tests/test_faults.py::'
+        'test_evaluate_and_export_beside_a_run_saving_every_step',
+        'tests/test_export.py::'
+        'test_missing_or_foreign_checkpoint_fails_clearly',
+        'tests/test_evaluation.py::'
+        'test_training_logs_the_quick_check_as_curves'],
 }
 _PRELOADED = ('numpy', 'tensorflow', 'tensorflow_probability', 'keras',
               'pytest', 'scipy.linalg')
@@ -143,10 +159,23 @@ class _Mutator(ast.NodeTransformer):
     return node
 
 
-def mutants(source):
-  """(line, description, mutated source) of every mutant of `source`."""
+def _lines_outside(tree, function):
+  """The lines of `tree` outside the function (or method) `function`."""
+  for node in ast.walk(tree):
+    if isinstance(node, ast.FunctionDef) and node.name == function:
+      inside = set(range(node.lineno, node.end_lineno + 1))
+      return set(range(1, tree.body[-1].end_lineno + 1)) - inside
+  raise SystemExit(f'error: no function {function!r}')
+
+
+def mutants(source, function=None):
+  """(line, description, mutated source) of every mutant of `source`, or of
+  its `function` alone."""
   tree = ast.parse(source)
-  for line, node, kind, description in _sites(tree, _skipped_lines(source)):
+  skipped = _skipped_lines(source)
+  if function:
+    skipped |= _lines_outside(tree, function)
+  for line, node, kind, description in _sites(tree, skipped):
     index = [id(n) for n in ast.walk(tree)].index(id(node))
     twin = copy.deepcopy(tree)
     target = list(ast.walk(twin))[index]
@@ -199,7 +228,9 @@ def _clear_bytecode(path):
 
 
 def mutate_module(module, tests, timeout):
-  """Runs every mutant of `module`; returns (killed, survivors)."""
+  """Runs every mutant of `module` (`PATH` or `PATH:FUNCTION`); returns
+  (killed, survivors)."""
+  module, _, function = module.partition(':')
   path = os.path.join(REPO, module)
   with open(path) as f:
     original = f.read()
@@ -207,7 +238,8 @@ def mutate_module(module, tests, timeout):
     raise SystemExit(f'error: the tests of {module} fail without a mutant')
   killed, survivors = 0, []
   try:
-    for number, (line, description, source) in enumerate(mutants(original)):
+    for number, (line, description, source) in enumerate(
+        mutants(original, function or None)):
       with open(path, 'w') as f:
         f.write(source)
       _clear_bytecode(path)
