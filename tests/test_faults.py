@@ -347,7 +347,8 @@ def _failing_once(real, is_target, partial=b'{"half'):
 
 
 @pytest.mark.parametrize('writer', ['experiment.json', 'metrics.json',
-                                    'samples', 'checkpoint', 'events'])
+                                    'samples', 'checkpoint',
+                                    'checkpoint state', 'events'])
 def test_each_writer_that_fails_leaves_nothing_half_written(
     tmp_path, monkeypatch, writer):
   import trainers  # pylint: disable=g-import-not-at-top
@@ -366,6 +367,18 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
           'Could not initialize events writer.')
 
     monkeypatch.setattr(tf.summary, 'create_file_writer', create_file_writer)
+  elif writer == 'checkpoint state':
+    # ckpt-2's files are whole, but the state file that records them cannot
+    # be written: no temporary folder is left, the files must go.
+    from trainers import checkpoints  # pylint: disable=g-import-not-at-top
+    real_record = checkpoints.CheckpointManager._record_state  # pylint: disable=protected-access
+
+    def record(manager):
+      if manager.latest_checkpoint.endswith('ckpt-2'):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+      return real_record(manager)
+
+    monkeypatch.setattr(checkpoints.CheckpointManager, '_record_state', record)
   else:
     real_write = tf.train.Checkpoint._write  # pylint: disable=protected-access
 
@@ -387,6 +400,7 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
           'metrics.json': model_dir / 'metrics.json',
           'samples': model_dir / 'samples' / 'step_0000002.png',
           'checkpoint': model_dir / 'checkpoints' / 'ckpt-2',
+          'checkpoint state': model_dir / 'checkpoints' / 'ckpt-2',
           'events': model_dir / 'train'}[writer]
   newest = {'experiment.json': 'no checkpoint was written yet',
             'metrics.json': f'the newest complete checkpoint is {model_dir}/'
@@ -398,6 +412,9 @@ def test_each_writer_that_fails_leaves_nothing_half_written(
             'checkpoint': f'the newest complete checkpoint is {model_dir}/'
                           'checkpoints/ckpt-1, which the same command '
                           'resumes from',
+            'checkpoint state': f'the newest complete checkpoint is '
+                                f'{model_dir}/checkpoints/ckpt-1, which the '
+                                'same command resumes from',
             'events': f'the newest complete checkpoint is {model_dir}/'
                       'checkpoints/ckpt-0, which the same command resumes '
                       'from'}[writer]
