@@ -72,6 +72,10 @@ def test_signal_saves_the_step_and_the_run_resumes_exactly(
   assert found.group(2).endswith(f'ckpt-{step}')
   assert 'Traceback' not in err and 'KeyboardInterrupt' not in err
   assert not os.path.exists(os.path.join(model_dir, 'metrics.json'))
+  assert tf.train.latest_checkpoint(os.path.join(
+      model_dir, 'checkpoints')).endswith(f'ckpt-{step}')
+  if number == signal.SIGINT:
+    return  # the same checkpoint, resumed by the same code as after SIGTERM
   resumed = forked.run(_command(model_dir), env=_ENV, cwd=REPO,
                        check=True, capture_output=True, text=True)
   assert f'at step {step}' in resumed.stdout
