@@ -76,14 +76,10 @@ TARGETS = {
         'tests/test_faults.py::'
         'test_each_writer_that_fails_leaves_nothing_half_written',
         'tests/test_checkpoints.py'],
-    'official/run_dir.py': [
-        'tests/test_checkpoints.py', 'tests/test_init_from.py',
-        'tests/test_faults.py::'
-        'test_evaluate_and_export_beside_a_run_saving_every_step',
-        'tests/test_export.py::'
-        'test_missing_or_foreign_checkpoint_fails_clearly',
-        'tests/test_evaluation.py::'
-        'test_training_logs_the_quick_check_as_curves'],
+    # Which checkpoint a run, an evaluation or an export reads.
+    **{f'official/run_dir.py:{name}': ['tests/test_checkpoints.py']
+       for name in ('checkpoint_prefixes', 'complete_checkpoints',
+                    'restore_newest')},
 }
 _PRELOADED = ('numpy', 'tensorflow', 'tensorflow_probability', 'keras',
               'pytest', 'scipy.linalg')
