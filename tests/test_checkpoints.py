@@ -126,3 +126,24 @@ def test_no_readable_checkpoint_is_a_one_line_error(run_to_step_4, tmp_path):
            f'(ckpt-4: ' in result.stderr
     assert 'Traceback' not in result.stderr
   assert len(list((model_dir / 'checkpoints').glob('*.data-*'))) == 3
+
+
+def test_complete_checkpoints_are_those_the_state_file_records(tmp_path):
+  """A checkpoint saved to its end is recorded in the `checkpoint` state
+  file; one being written (or killed half-way) is not, and readers beside a
+  live run pass it over. Copied files without a state file are taken."""
+  manager = tf.train.CheckpointManager(
+      tf.train.Checkpoint(v=tf.Variable(1.)), str(tmp_path / 'run'), 3)
+  manager.save(checkpoint_number=1)
+  manager.save(checkpoint_number=2)
+  for name in os.listdir(tmp_path / 'run'):
+    if name.startswith('ckpt-2.'):  # ckpt-3, its state not yet recorded
+      shutil.copy(tmp_path / 'run' / name,
+                  tmp_path / 'run' / name.replace('ckpt-2', 'ckpt-3'))
+  prefixes = [str(tmp_path / 'run' / f'ckpt-{n}') for n in (3, 2, 1)]
+  assert run_dir.checkpoint_prefixes(str(tmp_path / 'run')) == prefixes
+  assert run_dir.complete_checkpoints(str(tmp_path / 'run')) == prefixes[1:]
+  shutil.copytree(tmp_path / 'run', tmp_path / 'copied')
+  os.remove(tmp_path / 'copied' / 'checkpoint')
+  assert run_dir.complete_checkpoints(str(tmp_path / 'copied')) == [
+      p.replace('/run/', '/copied/') for p in prefixes]
