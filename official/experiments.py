@@ -328,13 +328,13 @@ _POSITIVE = ('trainer.train_steps', 'trainer.batch_size',
              'trainer.learning_rate', 'trainer.checkpoint_every',
              'trainer.log_every', 'trainer.image_every',
              'trainer.steps_per_loop', 'task.critic_learning_rate',
-             'model.epsilon_sq')
+             'model.epsilon_sq', 'runtime.cpu_replicas')
 
 
 def _check(config):
   """Raises a `ConfigError` for the first field of `_POSITIVE` at 0 or
   below, or a runtime that cannot be, whichever flag or override set it."""
-  for key in _POSITIVE + ('runtime.cpu_replicas',):
+  for key in _POSITIVE:
     section, _, field_name = key.partition('.')
     value = getattr(getattr(config, section), field_name, None)
     if value is not None and not value > 0:
