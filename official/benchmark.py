@@ -33,13 +33,17 @@ cli.quiet_tensorflow()  # before anything imports TensorFlow
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags  # pylint: disable=g-import-not-at-top
 
-_PHASES = {'reconstruction': ('revnet_aae_celeba64', 'revnet_aae'),
-           'adversarial': ('revnet_aae_celeba64', 'revnet_aae'),
-           'mle': ('pie_mnist', 'pie'), 'ot': ('revnet_ot_mnist', 'revnet_ot')}
+from official import config_flags  # pylint: disable=g-import-not-at-top
+from official import errors  # pylint: disable=g-import-not-at-top
 
-flags.DEFINE_string('experiment', 'revnet_aae_celeba64', 'Experiment name.')
-flags.DEFINE_enum('phase', 'reconstruction', sorted(_PHASES),
-                  'Which train step to time.')
+# Names of the one-phase tasks' step in earlier releases.
+_OLD_PHASE_NAMES = ('mle', 'ot')
+
+config_flags.define('revnet_aae_celeba64')
+flags.DEFINE_string('phase', None, 'Which train step to time: a phase of the '
+                    'experiment\'s task (train; reconstruction or adversarial '
+                    'for the adversarial autoencoder; default: the first). '
+                    '"mle" and "ot" are accepted for train.')
 flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
 flags.DEFINE_integer('steps', 5, 'Timed steps after the warm-up step.')
 flags.DEFINE_string('output', None, 'Write the results as JSON here.')
@@ -53,8 +57,8 @@ flags.DEFINE_bool('end_to_end', False, 'Time official.train on real data '
                   'beside the isolated step (default configuration only).')
 flags.DEFINE_integer('release_images', 1000, 'End to end on CelebA: images '
                      'in the synthetic release.')
-flags.DEFINE_multi_string('model_override', [], 'KEY=VALUE for the model '
-                          'config, passed to every run.')
+flags.DEFINE_multi_string('model_override', [], 'KEY=VALUE: the same as '
+                          '--params_override=model.KEY=VALUE.')
 flags.DEFINE_string('image_size', None, 'N or HxW: time the model built for '
                     'this size (pie, revnet_ot, revnet_aae; default: the '
                     'model\'s own).')
@@ -69,47 +73,50 @@ def _failure(done):
   return lines[-1][:300] if lines else f'exit status {done.returncode}'
 
 
-def _run(jit, saving, tf32=False, mixed_precision=False):
+def _config_args():
+  """The experiment and its overrides, as every child program takes them."""
+  args = [f'--experiment={FLAGS.experiment}'] + [
+      f'--params_override=model.{o}' for o in FLAGS.model_override] + [
+          f'--params_override={o}' for o in FLAGS.params_override]
+  return args + ([f'--config_file={FLAGS.config_file}']
+                 if FLAGS.config_file else [])
+
+
+def _run(phase, jit, saving, tf32=False, mixed_precision=False):
   command = [sys.executable, '-m', 'official.benchmarks.one_step',
-             f'--experiment={FLAGS.experiment}',
              f'--batch_size={FLAGS.batch_size}', f'--steps={FLAGS.steps}',
              f'--jit_compile={jit}', f'--tf32={tf32}',
-             f'--mixed_precision={mixed_precision}'] + [
-                 f'--override={o}' for o in FLAGS.model_override]
+             f'--mixed_precision={mixed_precision}',
+             f'--phase={phase}'] + _config_args()
   if FLAGS.image_size:
     command += [f'--image_size={FLAGS.image_size}',
                 f'--channels={FLAGS.channels}']
-  if FLAGS.phase in ('reconstruction', 'adversarial'):
-    command.append(f'--phase={FLAGS.phase}')
   if saving is not None:
-    command.append(f'--override=memory_saving={saving}')
+    command.append(f'--params_override=model.memory_saving={saving}')
   done = subprocess.run(command, capture_output=True, text=True, env=_ENV)
   if done.returncode:
     return {'jit_compile': jit, 'memory_saving': saving,
             'error': _failure(done)}
   result = json.loads(done.stdout.strip().splitlines()[-1])
   median = statistics.median(result['step_s'])
-  # The step's own name is 'train' for the one-phase recipes (mle, ot).
-  result.update(phase=FLAGS.phase, memory_saving=saving,
+  result.update(phase=FLAGS.phase or phase, memory_saving=saving,
                 step_s_median=round(median, 4),
                 images_per_s=round(FLAGS.batch_size / median, 1),
                 gflop_per_s=round(result['step_gflop'] / median, 1))
   return result
 
 
-def _run_trainer(work_dir):
+def _run_trainer(config, phase, work_dir):
   """`official.train` for 1 + steps steps; its metrics.json timings."""
   steps = FLAGS.steps + 1
   command = [sys.executable, '-m', 'official.train',
-             f'--experiment={FLAGS.experiment}',
              f'--model_dir={os.path.join(work_dir, "run")}',
              f'--batch_size={FLAGS.batch_size}', f'--train_steps={steps}',
              f'--log_every={steps}', f'--checkpoint_every={steps}',
-             f'--image_every={steps}'] + [
-                 f'--model_override={o}' for o in FLAGS.model_override]
-  if FLAGS.phase == 'adversarial':
+             f'--image_every={steps}'] + _config_args()
+  if phase == 'adversarial':
     command += ['--reconstruction_steps=1', f'--adversarial_steps={steps - 1}']
-  if FLAGS.experiment == 'revnet_aae_celeba64':
+  if config.data.dataset == 'celeb_a':  # not here: a synthetic release
     from official.benchmarks import synthetic_release  # pylint: disable=g-import-not-at-top
     release = os.path.join(work_dir, 'release')
     synthetic_release.write_release(release, FLAGS.release_images,
@@ -124,11 +131,11 @@ def _run_trainer(work_dir):
       'step', 'step_s_median', 'step_s_mean', 'train_seconds_this_process')}
 
 
-def _end_to_end():
-  step = _run(False, None)  # the model config's default memory saving
+def _end_to_end(config, phase):
+  step = _run(phase, False, None)  # the model config's default memory saving
   with tempfile.TemporaryDirectory() as work_dir:
-    trainer = _run_trainer(work_dir)
-  result = {'experiment': FLAGS.experiment, 'phase': FLAGS.phase,
+    trainer = _run_trainer(config, phase, work_dir)
+  result = {'experiment': FLAGS.experiment, 'phase': FLAGS.phase or phase,
             'batch_size': FLAGS.batch_size, 'timed_steps': FLAGS.steps,
             'step': step, 'trainer': trainer}
   if 'step_s_median' in step and trainer.get('step_s_median'):
@@ -137,13 +144,11 @@ def _end_to_end():
   return result
 
 
-def _configurations():
-  """The isolated step with XLA on and off, memory saving on and off, and
-  the TF32 and mixed-precision settings asked for."""
-  import trainers  # pylint: disable=g-import-not-at-top
-  from official import experiments  # pylint: disable=g-import-not-at-top
-  task = trainers.build_task(experiments.get_experiment(FLAGS.experiment))
-  savings = ([True, False] if FLAGS.experiment.startswith('revnet')
+def _configurations(config, task, phase):
+  """The isolated step with XLA on and off, memory saving on and off (where
+  the model has the choice), and the TF32 and mixed-precision settings
+  asked for."""
+  savings = ([True, False] if hasattr(config.model, 'memory_saving')
              else [None])
   results = []
   settings = [(jit, saving, tf32, mixed)
@@ -159,20 +164,36 @@ def _configurations():
                       'skipped': 'the step calls POT outside TensorFlow, '
                                  'so XLA cannot compile it'})
     else:
-      results.append(_run(jit, saving, tf32, mixed))
+      results.append(_run(phase, jit, saving, tf32, mixed))
   return results
+
+
+def _phase(task):
+  """The train step to time: `--phase`, checked against the task's."""
+  phase = 'train' if FLAGS.phase in _OLD_PHASE_NAMES else FLAGS.phase
+  if phase is None:
+    return task.phases[0]
+  if phase not in task.phases:
+    raise app.UsageError(f'--phase={FLAGS.phase}: {FLAGS.experiment} has the '
+                         f'phases {", ".join(task.phases)}')
+  return phase
 
 
 def main(argv):
   del argv
-  if FLAGS.experiment not in _PHASES[FLAGS.phase]:
-    raise app.UsageError(f'--phase={FLAGS.phase} belongs to '
-                         f'{" or ".join(_PHASES[FLAGS.phase])}, not '
-                         f'{FLAGS.experiment}')
+  import trainers  # pylint: disable=g-import-not-at-top
   if FLAGS.end_to_end and FLAGS.image_size:
     raise app.UsageError('--end_to_end times the experiment on its own data: '
                          'leave out --image_size')
-  results = [_end_to_end()] if FLAGS.end_to_end else _configurations()
+  try:
+    config = config_flags.experiment(lambda _: config_flags.pairs(
+        FLAGS.model_override, 'model_override', 'model.'))
+  except errors.Error as e:
+    raise app.UsageError(str(e)) from None
+  task = trainers.build_task(config)
+  phase = _phase(task)
+  results = ([_end_to_end(config, phase)] if FLAGS.end_to_end
+             else _configurations(config, task, phase))
   for r in results:
     print(json.dumps(r), flush=True)
   if FLAGS.output:

@@ -163,6 +163,7 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from official import run_dir  # pylint: disable=g-import-not-at-top
   from official.data import pipelines  # pylint: disable=g-import-not-at-top
+  from official.data import pixels  # pylint: disable=g-import-not-at-top
   from official.evaluation import fid  # pylint: disable=g-import-not-at-top
   from official.evaluation import metrics  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
@@ -194,8 +195,8 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
         density_samples)[0]
   if model.has_density:
     results['test_bits_per_dim'] = float(np.mean(_batched(
-        lambda n, i: model.bits_per_dim(tf.constant(
-            np.round(images[i:i + n] * 255.)), tf.random.stateless_uniform(
+        lambda n, i: model.bits_per_dim(pixels.to_levels(
+            images[i:i + n]), tf.random.stateless_uniform(
                 (n,) + model.image_shape, [seed, i])), len(images),
         'test bits/dim')))
   if not model.num_classes:  # a prior of N(0, I)
@@ -212,7 +213,8 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
   if inception:
     extractor = fid.InceptionExtractor.from_source(inception)
     features = lambda pictures, stage: _batched(
-        lambda n, i: extractor(pictures[i:i + n] * 255.), len(pictures),
+        lambda n, i: extractor(pixels.to_levels(
+            pictures[i:i + n], exact=False)), len(pictures),
         f'FID, Inception features of the {stage}', batch=100)
     shape = 'x'.join(map(str, data.image_shape))
     stats_path = os.path.join(out_dir, f'fid_stats_{data.dataset}_{shape}_'

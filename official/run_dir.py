@@ -185,10 +185,10 @@ def restore_model(experiment, model_dir):
   """Builds the run's model and restores its newest readable checkpoint
   (`experiment`: checked as `read_experiment_info` does)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official import experiments  # pylint: disable=g-import-not-at-top
+  from official import configs  # pylint: disable=g-import-not-at-top
   from official import models  # pylint: disable=g-import-not-at-top
   info = read_experiment_info(experiment, model_dir)
-  model = models.build_model(experiments.from_json(info).model)
+  model = models.build_model(configs.model_from_json(info))
   directory = os.path.join(model_dir, 'checkpoints')
   restored, skipped = restore_newest(
       tf.train.Checkpoint(model=model), directory,
@@ -212,7 +212,7 @@ def init_weights(model, model_config, path):
       missing.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from official import experiments  # pylint: disable=g-import-not-at-top
+  from official import configs  # pylint: disable=g-import-not-at-top
   from official import serving  # pylint: disable=g-import-not-at-top
   if tf.saved_model.contains_saved_model(path):
     try:
@@ -233,8 +233,8 @@ def init_weights(model, model_config, path):
                       'the model config cannot be checked')
   with open(info_path) as f:
     info = json.load(f)
-  difference = experiments.first_difference(
-      experiments.from_json(info).model, model_config)
+  difference = configs.first_difference(
+      configs.model_from_json(info), model_config)
   if difference:
     raise RunDirError(f'--init_from {path}: another model config ({difference})')
   checkpoint = tf.train.Checkpoint(model=model)

@@ -59,7 +59,8 @@ def _exported_variables(model):
   exports each of those as a second copy that only TF2's loader links to the
   graphs, so TF Serving would run them on unrestored variables.
   """
-  found = {id(v): v for v in model.flow.variables}
+  found = {id(v): v for v in (model.flow.variables if model.is_invertible
+                                else [])}
   for weight in model.weights:
     value = getattr(weight, 'value', weight)
     found.setdefault(id(value), value)

@@ -18,6 +18,7 @@ cli.quiet_tensorflow()  # before anything imports TensorFlow
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging  # pylint: disable=g-import-not-at-top
 
+from official import config_flags  # pylint: disable=g-import-not-at-top
 from official import errors  # pylint: disable=g-import-not-at-top
 from official import experiments  # pylint: disable=g-import-not-at-top
 from official.data import pipelines  # pylint: disable=g-import-not-at-top
@@ -31,8 +32,8 @@ INIT_FROM_WARMUP_STEPS = 100
 def _defaults(field, section='trainer'):
   """'default: the experiment's, NAME VALUE, ...' for a field of its config."""
   values = []
-  for name, experiment in sorted(experiments.EXPERIMENTS.items()):
-    config = getattr(experiment, section)
+  for name in experiments.experiment_names():
+    config = getattr(experiments.get_experiment(name), section)
     if hasattr(config, field):
       value = getattr(config, field)
       values.append(f'{name} {value:,}' if isinstance(value, int) and
@@ -40,9 +41,7 @@ def _defaults(field, section='trainer'):
   return f' (default: the experiment\'s: {", ".join(values)})'
 
 
-_EXPERIMENT = flags.DEFINE_string(
-    'experiment', 'pie_mnist', 'Which experiment to train: '
-    + ', '.join(sorted(experiments.EXPERIMENTS)) + '.')
+config_flags.define('pie_mnist')
 _MODEL_DIR = flags.DEFINE_string(
     'model_dir', None, 'Directory for checkpoints, TensorBoard events, sample '
     'grids and metrics.json. An existing run there is resumed.')
@@ -122,7 +121,7 @@ _MIXED_PRECISION = flags.DEFINE_bool(
     'additions and scalings, the log-determinants and the losses stay in '
     'float32. Faster where bfloat16 matmuls are (GPUs from Ampere on, CPUs '
     'with AVX512_BF16 or AMX); the round trip loosens for PIE '
-    '(docs/training.md).' + _defaults('mixed_precision'))
+    '(docs/training.md; default: off).')
 _DETERMINISTIC = flags.DEFINE_bool(
     'deterministic', None, 'Use deterministic TensorFlow ops (slower; '
     'default: off).')
@@ -142,15 +141,6 @@ _INIT_FROM = flags.DEFINE_string(
     'pretrained/pie_mnist/1). The step and the optimizers start fresh and the '
     'model config must be the same. Ignored when --model_dir already holds a '
     'checkpoint: the run resumes.')
-_CONFIG_FILE = flags.DEFINE_string(
-    'config_file', None, 'A YAML or JSON file of SECTION: {FIELD: VALUE} '
-    'replacing fields of the experiment config, e.g. "trainer: {batch_size: '
-    '64}"; applied first, then the other flags.')
-_PARAMS_OVERRIDE = flags.DEFINE_multi_string(
-    'params_override', [], 'SECTION.FIELD=VALUE replacing any field of the '
-    'experiment config (sections: task, model, data, trainer, runtime; see '
-    'official/experiments.py), e.g. model.latent_dims=16 or '
-    'trainer.beta_1=0.5. Repeatable; applied after the other flags.')
 _MODEL_OVERRIDE = flags.DEFINE_multi_string(
     'model_override', [], 'KEY=VALUE: the same as '
     '--params_override=model.KEY=VALUE, e.g. conv_hidden=32 or learn_g=False. '
@@ -158,30 +148,17 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
 
 _TRAINER_FLAGS = (_TRAIN_STEPS, _BATCH_SIZE, _LEARNING_RATE, _SEED,
                   _CHECKPOINT_EVERY, _LOG_EVERY, _IMAGE_EVERY,
-                  _STEPS_PER_LOOP, _MIXED_PRECISION, _WARMUP_STEPS)
+                  _STEPS_PER_LOOP, _WARMUP_STEPS)
 _OTHER_FLAGS = {'task': (_CRITIC_LEARNING_RATE, _RECONSTRUCTION_STEPS),
                 'model': (_EPSILON_SQ,),
                 'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS),
                 'runtime': (_STRATEGY, _CPU_REPLICAS, _JIT_COMPILE, _TF32,
-                            _DETERMINISTIC)}
+                            _MIXED_PRECISION, _DETERMINISTIC)}
 
 
-def _pairs(items, flag, prefix=''):
-  out = {}
-  for item in items:
-    key, sep, value = item.partition('=')
-    if not sep:
-      form = prefix.upper() or 'SECTION.'
-      raise errors.ConfigError(f'bad --{flag} {item!r}: use {form}KEY=VALUE')
-    out[prefix + key] = value
-  return out
-
-
-def overrides_from_flags(config):
-  """The config file and the flags that were given, as
-  `experiments.override` items (a later one replaces an earlier one)."""
-  items = (experiments.items_from_file(_CONFIG_FILE.value)
-           if _CONFIG_FILE.value else {})
+def _aliases(config):
+  """The short flags that were given, as `experiments.override` items."""
+  items = {}
   for section, given in [('trainer', _TRAINER_FLAGS)] + list(
       _OTHER_FLAGS.items()):
     part = getattr(config, section)
@@ -203,16 +180,14 @@ def overrides_from_flags(config):
             _ADVERSARIAL_STEPS.value)
   if 'data.channels' in items:
     items['data.channels'] = int(items['data.channels'])
-  items.update(_pairs(_MODEL_OVERRIDE.value, 'model_override', 'model.'))
-  items.update(_pairs(_PARAMS_OVERRIDE.value, 'params_override'))
+  items.update(config_flags.pairs(_MODEL_OVERRIDE.value, 'model_override',
+                                  'model.'))
   return items
 
 
 def experiment_from_flags():
-  """The experiment config with every flag that was given applied (not yet
-  fitted to the data: `experiments.resolve`)."""
-  config = experiments.get_experiment(_EXPERIMENT.value)
-  return experiments.override(config, overrides_from_flags(config))
+  """The experiment config with every flag that was given applied."""
+  return config_flags.experiment(_aliases)
 
 
 def make_strategy(name, cpu_replicas):

@@ -15,9 +15,13 @@ from tests.helpers import REPO
 from tests.helpers import tiny_overrides
 
 
+def _model_items(name):
+  return {f'model.{key}': value for key, value in tiny_overrides(name).items()}
+
+
 def test_one_step_builds_a_generic_recipe_for_any_shape():
   result = one_step.measure('pie', None, batch_size=4, steps=1,
-                            overrides=tiny_overrides('pie'),
+                            overrides=_model_items('pie'),
                             jit_compile=False, image_shape=(16, 12, 3))
   assert result['image_shape'] == [16, 12, 3] and len(result['step_s']) == 1
   assert 0. < result['round_trip_max_abs_error'] < 1e-4
@@ -28,9 +32,11 @@ def test_one_step_builds_a_generic_recipe_for_any_shape():
 def test_one_step_reports_timings_memory_and_round_trip():
   result = one_step.measure(
       'revnet_aae_celeba64', 'reconstruction', batch_size=4, steps=2,
-      overrides=tiny_overrides('revnet_aae_celeba64'),
+      overrides=_model_items('revnet_aae_celeba64'),
       jit_compile=False)
   assert result['phase'] == 'reconstruction' and len(result['step_s']) == 2
+  assert result['overrides'] == {'stages': repr(tiny_overrides(
+      'revnet_aae_celeba64')['stages'])}
   assert 0. < result['round_trip_max_abs_error'] < 1e-5
   assert (result['peak_rss_mib_at_exit'] >= result['peak_rss_mib']
           >= result['peak_rss_mib_before_step'] > 0.)
@@ -66,11 +72,28 @@ def test_benchmark_skips_xla_where_the_step_cannot_compile(tmp_path):
   assert all('POT outside TensorFlow' in r['skipped'] for r in results)
   bad = forked.run(
       [sys.executable, '-m', 'official.benchmark',
-       '--experiment=pie_mnist', '--phase=ot'], cwd=REPO, env=env,
+       '--experiment=pie_mnist', '--phase=adversarial'], cwd=REPO, env=env,
       capture_output=True, text=True)
   assert bad.returncode == 1
-  assert ('--phase=ot belongs to revnet_ot_mnist or revnet_ot, not pie_mnist'
+  assert ('--phase=adversarial: pie_mnist has the phases train'
           in bad.stderr)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--params_override=model.steps'],
+     "bad --params_override 'model.steps': use SECTION.KEY=VALUE"),
+    (['--override=steps'], "bad --override 'steps': use MODEL.KEY=VALUE"),
+    (['--params_override=model.nope=1'], "bad override 'model.nope'"),
+])
+def test_one_step_refuses_a_bad_override_in_one_line(args, message):
+  done = forked.run(
+      [sys.executable, '-m', 'official.benchmarks.one_step',
+       '--experiment=pie_mnist'] + args, cwd=REPO,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'), capture_output=True,
+      text=True)
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines() == [f'error: {message}'] or (
+      message in done.stderr.strip().splitlines()[-1]), done.stderr
 
 
 def test_end_to_end_times_the_trainer_on_a_release_beside_the_step(tmp_path):

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import layers
 import official
+from official import experiments
 from official import run_dir
 from official.data import mnist
 from tests.helpers import train_tiny_run
@@ -99,7 +100,7 @@ def test_memory_saving_gradients_under_mixed_precision(digits):
 @pytest.mark.parametrize('name', ['pie_mnist', 'revnet_ot_mnist'])
 def test_mixed_precision_training_lowers_the_loss(name, tmp_path):
   trainer = train_tiny_run(name, tmp_path, steps=30, batch_size=20,
-                           items={'trainer.mixed_precision': True,
+                           items={'runtime.mixed_precision': True,
                                   'trainer.log_every': 1})
   networks = _networks(trainer.model)
   assert all(n.compute_dtype == 'bfloat16' for n in networks)
@@ -112,7 +113,19 @@ def test_mixed_precision_training_lowers_the_loss(name, tmp_path):
 def test_a_float32_run_resumes_in_mixed_precision(tmp_path, capsys):
   train_tiny_run('pie_mnist', tmp_path, steps=2)
   resumed = train_tiny_run('pie_mnist', tmp_path, steps=3,
-                           items={'trainer.mixed_precision': True})
+                           items={'runtime.mixed_precision': True})
   assert 'at step 2' in capsys.readouterr().out
   assert int(resumed.step.numpy()) == 3
   assert all(n.compute_dtype == 'bfloat16' for n in _networks(resumed.model))
+
+
+def test_the_old_trainer_key_sets_the_runtime_field_with_a_warning():
+  config = experiments.get_experiment('pie_mnist')
+  with pytest.warns(DeprecationWarning, match='now runtime.mixed_precision'):
+    moved = experiments.override(config, {'trainer.mixed_precision': 'True'})
+  assert moved.runtime.mixed_precision is True
+  recorded = experiments.to_json(config)
+  recorded['trainer']['mixed_precision'] = True  # as runs recorded it before
+  del recorded['runtime']['mixed_precision']
+  assert experiments.from_json(
+      {'config': recorded}).runtime.mixed_precision is True

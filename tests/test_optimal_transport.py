@@ -11,6 +11,7 @@ import tensorflow as tf
 import trainers
 from official import experiments
 from official.evaluation import metrics
+from official.data import batching
 from official.data import pipelines
 from tests.helpers import tiny_config
 from tests.helpers import train_tiny_run
@@ -45,7 +46,7 @@ def test_balanced_batches_hold_each_class_equally_resume_and_split():
 
 def test_each_class_is_shuffled_once_per_epoch_of_its_own():
   labels = np.array([0] * 7 + [1] * 3)
-  order = pipelines._balanced_order(labels, seed=5, global_batch=4)  # pylint: disable=protected-access
+  order = batching._balanced_order(labels, seed=5, global_batch=4)  # pylint: disable=protected-access
   steps = np.stack([order(tf.constant(s, tf.int64)).numpy()
                     for s in range(7)])  # 14 draws per class
   zeros, ones = steps[:, :2].ravel(), steps[:, 2:].ravel()
@@ -180,7 +181,7 @@ def test_one_step_loss_is_the_transport_cost_plus_the_weighted_perturbation():
   error = images.numpy() - model.decode_full(moved.astype(np.float32)).numpy()
   perturbation = 15. * np.mean((error ** 2 + np.abs(error)).mean(
       axis=(1, 2, 3)))
-  losses, _ = task.train_step(model, task.build_optimizers(model),
+  losses, _ = task.train_step(model, task.build_optimizers(model, {}),
                               (images, labels), step, 'train')
   np.testing.assert_allclose(losses['transport'], (plan * distances).sum(),
                              rtol=1e-4)

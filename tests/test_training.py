@@ -218,6 +218,7 @@ def test_a_config_file_sets_fields_and_the_flags_go_on_top(tmp_path):
   assert recorded['runtime'] == {'class': 'RuntimeConfig',
                                  'strategy': 'mirrored', 'cpu_replicas': 1,
                                  'jit_compile': False, 'tf32': False,
+                                 'mixed_precision': False,
                                  'deterministic': False}
   (tmp_path / 'list.json').write_text('[1, 2]')
   (tmp_path / 'typo.json').write_text('{"trainer": {"batch_sise": 4}}')

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from official import allocator
-from official import experiments
+from official import configs
 from official import files
 from official import run_dir
 from official.data import pipelines
@@ -111,8 +111,8 @@ class Trainer:
         info = run_dir.read_experiment_info(config.name, self.model_dir)
       except run_dir.RunDirError as e:
         raise TrainingError(f'{e}; use another --model_dir') from None
-      recorded = experiments.from_json(info)
-      difference = experiments.first_difference(recorded.model, config.model)
+      recorded = configs.from_json(info)
+      difference = configs.first_difference(recorded.model, config.model)
       if difference:
         raise TrainingError(
             f'model_dir {self.model_dir} holds a run of another model config '
@@ -133,7 +133,7 @@ class Trainer:
       theirs, ours = getattr(recorded, section), getattr(config, section)
       if type(theirs) is not type(ours):
         continue
-      for name, before, now in experiments.differences(theirs, ours):
+      for name, before, now in configs.differences(theirs, ours):
         if name == 'train_steps':
           continue
         print(f'note: {section}.{name} is {now!r}; the run in '
@@ -144,7 +144,7 @@ class Trainer:
       return
     config = self.task.config
     info = {'experiment': config.name, 'init_from': self.init_from,
-            'config': experiments.to_json(config)}
+            'config': configs.to_json(config)}
     files.write_json(info_path, info, default=repr)
 
   def _checkpoint_dir(self):
@@ -158,11 +158,11 @@ class Trainer:
   def _build(self):
     with self.strategy.scope():
       self.model = self.task.build_model()
-      self.optimizers = self.task.build_optimizers(self.model)
+      networks = self.task.build_networks(self.model)
+      self.optimizers = self.task.build_optimizers(self.model, networks)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
     self.checkpoint = tf.train.Checkpoint(
-        model=self.model, step=self.step, **self.optimizers,
-        **self.task.checkpoint_objects())
+        model=self.model, step=self.step, **self.optimizers, **networks)
 
   def _set_aside(self, directory, restored, skipped):
     """Moves the unreadable checkpoints (all newer than `restored`, which

@@ -8,7 +8,8 @@ from trainers.adam import Adam
 
 
 class Task:
-  """Owns `build_model`, `build_optimizers`, `initialize` and `train_step` of
+  """Owns `build_model`, `build_networks`, `build_optimizers`, `initialize`
+  and `train_step` of
   one experiment (Model Garden style); the shared loop in `trainers.loop` runs
   it under any `tf.distribute` strategy.
 
@@ -23,6 +24,8 @@ class Task:
   initializes = False
   # Whether every batch holds equally many examples of each class.
   balanced_batches = False
+  # The names `phase` returns, in the order a run meets them.
+  phases = ('train',)
 
   def __init__(self, config):
     self.config = config
@@ -36,7 +39,8 @@ class Task:
     bfloat16 (float32 weights), the flow's own arithmetic in float32."""
     return models.build_model(
         self.config.model,
-        network_dtype='mixed_bfloat16' if self.train.mixed_precision else None)
+        network_dtype=('mixed_bfloat16' if self.config.runtime.mixed_precision
+                       else None))
 
   def _adam(self, learning_rate, variables):
     optimizer = Adam(learning_rate, beta_1=self.train.beta_1,
@@ -45,7 +49,16 @@ class Task:
     optimizer.build(variables)  # inside the strategy scope, never lazily
     return optimizer
 
-  def build_optimizers(self, model):
+  def build_networks(self, model):
+    """The networks the task trains besides `model` (the AAE's critic), by
+    name: built in the strategy's scope right after `build_model`, and
+    checkpointed beside the model under those names."""
+    del model
+    return {}
+
+  def build_optimizers(self, model, networks):
+    """The optimizers by name (checkpointed under those names)."""
+    del networks
     return {'optimizer': self._adam(self.train.learning_rate,
                                     model.trainable_variables)}
 
@@ -54,10 +67,6 @@ class Task:
     from as many (images, labels) global batches of `dataset` (endless,
     shuffled) as it needs."""
     del model, dataset
-
-  def checkpoint_objects(self):
-    """Trackables besides the model and optimizers to checkpoint."""
-    return {}
 
   def phase(self, step):
     """The name of the train step used at `step` (one compiled step each)."""

@@ -8,7 +8,8 @@ arithmetic of one traced step (forward, backward and update), counted by
 TensorFlow's profiler from the static shapes of its graph.
 
   python -m official.benchmarks.one_step --experiment=revnet_aae_celeba64 \
-      --phase=reconstruction --batch_size=64 --override=block_multiplier=2
+      --phase=reconstruction --batch_size=64 \
+      --params_override=model.num_prior_dims=32
 
 Random images stand in for the data: the cost of a step does not depend on
 pixel values.
@@ -23,13 +24,15 @@ from absl import flags
 from absl import logging
 
 from official import cli
+from official import config_flags
 from official import errors
 
-flags.DEFINE_string('experiment', 'revnet_aae_celeba64', 'Experiment name.')
+config_flags.define('revnet_aae_celeba64')
 flags.DEFINE_string('phase', None, 'Train-step phase (default: the first).')
 flags.DEFINE_integer('batch_size', 64, 'Global batch size.')
 flags.DEFINE_integer('steps', 1, 'How many steps to time after the first.')
-flags.DEFINE_multi_string('override', [], 'KEY=VALUE for the model config.')
+flags.DEFINE_multi_string('override', [], 'KEY=VALUE: the same as '
+                          '--params_override=model.KEY=VALUE.')
 flags.DEFINE_string('image_size', None, 'N or HxW (default: the model\'s; '
                     'needed for pie, revnet_ot and revnet_aae).')
 flags.DEFINE_integer('channels', 3, 'Channels when --image_size is given.')
@@ -60,17 +63,23 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
   """Builds the experiment's model and optimizers for images of
   `image_shape` (default: the model's) and runs `1 + steps` train steps on
   random images; returns peak RSS, timings and the round-trip error.
-  `overrides` maps model config fields to values; `mixed_precision` runs the
-  coupling networks in bfloat16."""
+  `experiment`: a name or an `ExperimentConfig`; `overrides`: its fields to
+  replace, as `experiments.override` takes them ({'model.steps': 1});
+  `mixed_precision` runs the coupling networks in bfloat16."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.experimental.enable_tensor_float_32_execution(tf32)
   import trainers  # pylint: disable=g-import-not-at-top
   from official import experiments  # pylint: disable=g-import-not-at-top
   from official.data import pipelines  # pylint: disable=g-import-not-at-top
-  config = experiments.override(experiments.get_experiment(experiment), {
-      'trainer.batch_size': batch_size,
-      'trainer.mixed_precision': mixed_precision,
-      **{f'model.{key}': value for key, value in overrides.items()}})
+  if isinstance(experiment, str):
+    experiment = experiments.get_experiment(experiment)
+  config = experiments.override(experiment, {
+      **overrides, 'trainer.batch_size': batch_size,
+      'runtime.mixed_precision': mixed_precision})
+  experiment = config.name
+  # The model fields that differ from the experiment's preset.
+  overridden = {name: repr(now) for name, _, now in experiments.differences(
+      experiments.get_experiment(experiment).model, config.model)}
   image_shape = image_shape or config.model.image_shape
   if image_shape is None:
     raise errors.ConfigError(
@@ -86,7 +95,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
                                              else '/cpu:0')
   with strategy.scope():
     model = task.build_model()
-    optimizers = task.build_optimizers(model)
+    optimizers = task.build_optimizers(model, task.build_networks(model))
   phase = phase or task.phase(0)
   shape = (batch_size,) + model.image_shape
   images = tf.random.uniform(shape, seed=0)
@@ -130,7 +139,7 @@ def measure(experiment, phase, batch_size, steps, overrides, jit_compile,
           'round_trip_max_abs_error': round_trip,
           'encode_images_per_s': round(batch_size / encode_s, 1),
           'decode_images_per_s': round(batch_size / decode_s, 1),
-          'overrides': {k: repr(v) for k, v in overrides.items()},
+          'overrides': overridden,
           'jit_compile': jit_compile,
           'tf32': tf.config.experimental.tensor_float_32_execution_enabled(),
           'mixed_precision': mixed_precision,
@@ -149,13 +158,14 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   from official import experiments  # pylint: disable=g-import-not-at-top
-  overrides = dict(item.split('=', 1) for item in FLAGS.override)
-  shape = (experiments.parse_image_size(FLAGS.image_size) + (FLAGS.channels,)
-           if FLAGS.image_size else None)
   try:
-    result = measure(FLAGS.experiment, FLAGS.phase, FLAGS.batch_size,
-                     FLAGS.steps, overrides, FLAGS.jit_compile, FLAGS.tf32,
-                     shape, FLAGS.mixed_precision)
+    shape = (experiments.parse_image_size(FLAGS.image_size)
+             + (FLAGS.channels,) if FLAGS.image_size else None)
+    config = config_flags.experiment(lambda _: config_flags.pairs(
+        FLAGS.override, 'override', 'model.'))
+    result = measure(config, FLAGS.phase, FLAGS.batch_size, FLAGS.steps, {},
+                     FLAGS.jit_compile, FLAGS.tf32, shape,
+                     FLAGS.mixed_precision)
   except errors.Error as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -17,11 +17,18 @@ import threading
 import zipfile
 
 from absl import logging
+import tensorflow as tf
 
+from official.data import batching
+from official.data import pixels
+from official.data import source
 from official.errors import DataError
 
-__all__ = ['ARCHIVE', 'FOLDER', 'PARTITION_FILE', 'Release', 'SPLITS']
+__all__ = ['ARCHIVE', 'FOLDER', 'PARTITION_FILE', 'Release', 'SPLITS',
+           'crop_and_resize']
 
+# WAE's close crop of the 178x218 CelebA images: the central 140x140.
+_CROP = 140
 ARCHIVE = 'img_align_celeba.zip'
 FOLDER = 'img_align_celeba'
 PARTITION_FILE = 'list_eval_partition.txt'
@@ -149,3 +156,43 @@ class Release:
       raise DataError(f'truncated or not a JPEG: CelebA image {name} in '
                       f'{self.source} ({len(data)} bytes)')
     return data
+
+
+def crop_and_resize(image, size=(64, 64), channels=3):
+  """WAE close crop (central 140x140) resized to `size` (64x64) with
+  antialiasing; uint8 HWC in, float32 in [0, 1] out."""
+  shape = tf.shape(image)
+  top, left = (shape[0] - _CROP) // 2, (shape[1] - _CROP) // 2
+  crop = pixels.to_unit(image[top:top + _CROP, left:left + _CROP, :])
+  return pixels.convert_channels(tf.clip_by_value(
+      tf.image.resize(crop, size, method='area', antialias=True), 0., 1.),
+                                 channels)
+
+
+class CelebaFiles(source.Source):
+  help = 'the official CelebA release files'
+  data_dir_help = 'the folder of the CelebA release files'
+  image_shape = (64, 64, 3)
+  num_classes = 0
+
+  def in_memory(self, data):
+    return False
+
+  def dataset_fn(self, data, split, target, seed, global_batch, start_step,
+                 balanced):
+    release = Release(data.data_dir)
+    names = release.names(split)
+    order = batching.order(None, len(names), seed, global_batch, balanced,
+                           data.dataset)
+
+    def load(name):
+      jpeg = tf.numpy_function(release.read, [name], tf.string,
+                               stateful=False)
+      return crop_and_resize(tf.io.decode_jpeg(jpeg, channels=3), *target)
+
+    return lambda context: batching.file_dataset(
+        load, names, batching.no_labels(len(names)), order, global_batch,
+        start_step, context)
+
+
+source.register('celeb_a_files', CelebaFiles())

@@ -24,10 +24,15 @@ import os
 
 import numpy as np
 from PIL import Image
+import tensorflow as tf
 
+from official.data import batching
+from official.data import pixels
+from official.data import source
 from official.errors import DataError
 
-__all__ = ['EXTENSIONS', 'FolderScan', 'HELD_OUT_EVERY', 'read', 'scan']
+__all__ = ['EXTENSIONS', 'FolderScan', 'HELD_OUT_EVERY', 'ImageFolder',
+           'read', 'scan']
 
 EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp')
 HELD_OUT_EVERY = 10
@@ -171,3 +176,53 @@ def read(path, channels):
                     f'({type(e).__name__}: {str(e)[:120]}); fix or remove it '
                     f'and run the same command again to resume') from e
   return pixels.reshape(pixels.shape[:2] + (channels,))
+
+
+class ImageFolder(source.Source):
+  help = 'PNG, JPEG or BMP files, a subfolder per class or flat'
+  data_dir_help = 'the folder of the images'
+
+  def describe(self, data):
+    found = scan(data.data_dir)
+    sizes = sorted(found.sizes, key=lambda s: -found.sizes[s])
+    shape = (sizes[0] if len(sizes) == 1 else (None, None)) + (
+        max(found.channels),)
+    notes = []
+    if found.skipped:
+      shown = ', '.join(os.path.basename(p) for p in found.skipped[:3])
+      notes.append(f'skipped {len(found.skipped)} files that are not PNG, '
+                   f'JPEG or BMP images ({shown}'
+                   f'{", ..." if len(found.skipped) > 3 else ""})')
+    return source.DatasetInfo(
+        f'{data.dataset} {data.data_dir}', shape, len(found.class_names),
+        found.class_names,
+        {split: len(paths) for split, (paths, _) in found.splits.items()},
+        found.held_out,
+        '' if found.class_names else
+        ' (a flat folder; put the images of each class in a subfolder)',
+        ', '.join(f'{h}x{w}' for h, w in sizes[:3]) +
+        (', ...' if len(sizes) > 3 else ''), tuple(notes),
+        dict(found.channels))
+
+  def in_memory(self, data):
+    return False
+
+  def dataset_fn(self, data, split, target, seed, global_batch, start_step,
+                 balanced):
+    paths, labels = scan(data.data_dir).splits[split]
+    has_labels = bool(len(labels)) and labels.min() >= 0
+    order = batching.order(labels if has_labels else None, len(paths), seed,
+                           global_batch, balanced, data.dataset)
+    size, channels = target
+
+    def load(path):
+      image = tf.numpy_function(lambda p: read(p, channels), [path],
+                                tf.uint8, stateful=False)
+      image.set_shape([None, None, channels])
+      return pixels.fit_images(image, size, channels)
+
+    return lambda context: batching.file_dataset(
+        load, paths, labels, order, global_batch, start_step, context)
+
+
+source.register('image_folder', ImageFolder())

@@ -7,9 +7,10 @@ import os
 
 import numpy as np
 
+from official.data import source
 from official.errors import DataError
 
-__all__ = ['BUNDLED_DIR', 'DataError', 'load_mnist']
+__all__ = ['BUNDLED_DIR', 'BundledMnist', 'DataError', 'load_mnist']
 
 BUNDLED_DIR = os.path.join(os.path.dirname(__file__), 'files', 'mnist')
 
@@ -91,3 +92,17 @@ def _load_split(image_file, label_file, identity):
     raise DataError(f'{image_file} has {len(images)} images but {label_file} '
                     f'has {len(labels)} labels')
   return images, labels
+
+
+class BundledMnist(source.Source):
+  """The package's own MNIST files, or the same four files in `data_dir`."""
+  help = 'the offline MNIST copy in the package'
+  image_shape = (28, 28, 1)
+  num_classes = 10
+
+  def arrays(self, data, split):
+    images, labels = load_mnist(split, data.data_dir)
+    return images[..., None], labels.astype(np.int32)
+
+
+source.register('mnist_bundled', BundledMnist())

@@ -2,7 +2,12 @@
 
 import dataclasses
 
+from official import registry
 from official.errors import ConfigError
+from official.models.base import MODEL_CLASSES
+from official.models.base import MODELS
+from official.models.base import register_model
+from official.models.base import register_preset
 from official.models.pie import PieConfig
 from official.models.pie import PseudoInvertibleEncoder
 from official.models.revnet import RevNetAutoencoder
@@ -11,37 +16,26 @@ from official.models.revnet import RevNetStage
 
 __all__ = ['MODELS', 'PieConfig', 'PseudoInvertibleEncoder',
            'RevNetAutoencoder', 'RevNetConfig', 'RevNetStage', 'build_model',
-           'model_config']
+           'config_class', 'model_config', 'register_model',
+           'register_preset']
 
-# The architectures of the papers (see docs/ARCHITECTURE.md for the shapes).
-MODELS = {
-    'revnet_celeba64': RevNetConfig(
-        image_shape=(64, 64, 3),
-        stages=(RevNetStage(25, 2), RevNetStage(50, 2), RevNetStage(100, 2),
-                RevNetStage(200, 2), RevNetStage(400, 2),
-                RevNetStage(400, 1, kernel_size=1)),
-        num_prior_dims=64),
-    'revnet_mnist': RevNetConfig(
-        image_shape=(28, 28, 1), pad_to=(32, 32),
-        stages=(RevNetStage(25, 2), RevNetStage(50, 2), RevNetStage(100, 2),
-                RevNetStage(200, 2)),
-        num_prior_dims=1024, num_classes=10,
-        # 2.1M parameters: at batch 256 plain autodiff keeps about 110 MiB of
-        # activations and is about 20% faster (docs/PERFORMANCE.md).
-        memory_saving=False),
-    'pie_mnist': PieConfig(),
-}
+# A model kind is one module here: its config, its class registered with
+# `register_model`, and its named architectures with `register_preset`.
+registry.import_submodules(__name__, __path__)
 
-_MODEL_CLASSES = {PieConfig: PseudoInvertibleEncoder,
-                  RevNetConfig: RevNetAutoencoder}
+
+def config_class(name):
+  """The model config class of this name (as `experiment.json` records it)."""
+  for cls in MODEL_CLASSES:
+    if cls.__name__ == name:
+      return cls
+  raise ConfigError(f'unknown model config {name!r}; valid names: '
+                    f'{", ".join(MODEL_CLASSES.names())}')
 
 
 def model_config(name, **overrides):
   """The named model's config dataclass, with `overrides` replaced."""
-  if name not in MODELS:
-    raise ConfigError(f'unknown model {name!r}; valid names: '
-                      f'{", ".join(sorted(MODELS))}')
-  return dataclasses.replace(MODELS[name], **overrides)
+  return dataclasses.replace(MODELS.get(name), **overrides)
 
 
 def build_model(config, dtype='float32', name=None, network_dtype=None,
@@ -61,6 +55,6 @@ def build_model(config, dtype='float32', name=None, network_dtype=None,
   if config.image_shape is None:
     raise ValueError('the model config has no image shape yet: call its '
                      'for_data(image_shape, num_classes) first')
-  model_class = _MODEL_CLASSES[type(config)]
+  model_class = MODEL_CLASSES.get(type(config))
   return model_class(config, dtype=dtype, network_dtype=network_dtype,
                      **({'name': name} if name else {}))

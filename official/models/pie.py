@@ -158,6 +158,7 @@ class _Builder:
     return self._chain(steps, prefix)
 
 
+@base.register_model(PieConfig)
 class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
   """PIE: `F(x) = u = [z, r'_L, ..., r'_1]`, where the `r'` are the
   standardized dropped parts (`bijectors.Split`) and `z` the code.
@@ -231,3 +232,7 @@ class PseudoInvertibleEncoder(base.InvertibleAutoencoder):
     x = (pixels + tf.cast(noise, pixels.dtype)) / 256.
     dims = float(np.prod(self.image_shape))
     return -(self.log_prob(x) - dims * math.log(256.)) / (dims * math.log(2.))
+
+
+# The paper's MNIST architecture (784 -> 64 -> 10; docs/ARCHITECTURE.md).
+base.register_preset('pie_mnist', PieConfig())
