@@ -25,6 +25,8 @@ def tiny_overrides(name):
   from official import models
   if name.startswith('pie'):
     return {'conv_hidden': 8, 'dense_hidden': 16, 'steps': 1}
+  if name in ('vae_mnist', 'wae_mnist'):
+    return {'filters': (8, 16)}
   return {'stages': (models.RevNetStage(4, 1), models.RevNetStage(6, 1))}
 
 
