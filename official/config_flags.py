@@ -30,7 +30,8 @@ def define(default_experiment):
       _PARAMS_OVERRIDE, [], 'SECTION.FIELD=VALUE replacing any field of the '
       'experiment config (sections: task, model, data, trainer, runtime; '
       'see official/configs.py), e.g. model.latent_dims=16 or '
-      'trainer.beta_1=0.5. Repeatable; applied after the other flags.')
+      'trainer.optimizer.beta_1=0.5. Repeatable; applied after the other '
+      'flags.')
 
 
 def pairs(items, flag, prefix=''):

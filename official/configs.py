@@ -25,21 +25,33 @@ from official import models
 from official.errors import ConfigError
 from official.registry import Registry
 
-__all__ = ['DataConfig', 'EXPERIMENTS', 'ExperimentConfig', 'RuntimeConfig',
+__all__ = ['DataConfig', 'EXPERIMENTS', 'ExperimentConfig', 'OptimizerConfig',
+           'RuntimeConfig',
            'STRATEGIES', 'TASKS', 'TrainerConfig', 'differences',
            'experiment_names', 'first_difference', 'from_json',
            'get_experiment', 'items_from_file', 'model_from_json', 'override',
            'parse_image_size', 'register_experiment', 'register_task',
-           'resolve', 'to_json']
+           'resolve', 'to_json', 'value_at']
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  """Adam (`trainers/adam.py`) for one set of weights."""
+  learning_rate: float
+  beta_1: float = 0.9
+  beta_2: float = 0.999
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
+  """How long and how a run trains: the steps, the global batch, one
+  `OptimizerConfig` per optimizer (`optimizer` for the model;
+  `critic_optimizer` for a task that trains a critic, else None), the seed
+  of everything random, and how often it logs, draws and saves."""
   train_steps: int
   batch_size: int
-  learning_rate: float
-  beta_1: float = 0.9
-  beta_2: float = 0.999
+  optimizer: OptimizerConfig
+  critic_optimizer: OptimizerConfig = None
   seed: int = 0
   checkpoint_every: int = 500
   log_every: int = 50
@@ -96,8 +108,9 @@ STRATEGIES = ('mirrored', 'multi_worker', 'one_device')
 
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
-  """Where and how a run computes; none of it changes what is learned
-  beyond float rounding (`official.train`'s flags of the same names)."""
+  """Where and how a run computes, and the weights a new run starts from
+  (`official.train`'s flags of the same names); but for `init_from`, none
+  of it changes what is learned beyond float rounding."""
   strategy: str = 'mirrored'
   cpu_replicas: int = 1
   jit_compile: bool = False
@@ -106,6 +119,8 @@ class RuntimeConfig:
   # arithmetic stays float32.
   mixed_precision: bool = False
   deterministic: bool = False
+  # A new run's weights: a run folder, one of its checkpoints or an export.
+  init_from: str = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,56 +235,99 @@ def items_from_file(path):
 
 def override(config, items):
   """`config` with fields replaced: `items` maps dotted keys
-  (`trainer.batch_size`, `model.stages`, ...) to typed values or to text,
-  parsed as Python literals (`stages=((25,2),(50,2))`, `image_size=32x32`).
+  (`trainer.batch_size`, `trainer.optimizer.learning_rate`, `model.stages`,
+  ...) to typed values or to text, parsed as Python literals
+  (`stages=((25,2),(50,2))`, `image_size=32x32`); a key naming a nested
+  config (`trainer.optimizer`) takes a mapping of its fields. Keys of fields
+  that moved (`_MOVED`) still work, with a `DeprecationWarning`.
 
   Raises:
     official.errors.ConfigError: naming an unknown key, with the valid
       ones, a value of the wrong type, or a count, rate or eps^2 that is
       not positive in the result.
   """
-  sections = {name: {} for name in _SECTIONS}
-  for key, value in dict(items).items():
-    if key in _MOVED:
-      warnings.warn(f'{key} is now {_MOVED[key]}', DeprecationWarning,
-                    stacklevel=2)
-      key = _MOVED[key]
-    section, _, field_name = key.partition('.')
-    if section not in sections:
-      raise ConfigError(f'bad override {key!r}: use SECTION.FIELD with SECTION '
-                        f'one of {", ".join(_SECTIONS)}')
-    part = getattr(config, section)
-    fields = {f.name: f for f in dataclasses.fields(part)}
-    if field_name not in fields:
-      raise ConfigError(f'bad override {key!r}: {type(part).__name__} of '
-                        f'{config.name} has the fields '
-                        f'{", ".join(sorted(fields)) or "(none)"}')
-    sections[section][field_name] = _typed(
-        fields[field_name], getattr(part, field_name), value, key)
-  config = dataclasses.replace(config, **{
-      name: dataclasses.replace(getattr(config, name), **changes)
-      for name, changes in sections.items() if changes})
+  config = _replaced(config, items, warn=True)
   _check(config)
   return config
 
 
-# Fields that moved to another section: old key -> new key.
-_MOVED = {'trainer.mixed_precision': 'runtime.mixed_precision'}
+def _replaced(config, items, warn):
+  for key, value in dict(items).items():
+    if key in _MOVED:
+      if warn:
+        warnings.warn(f'{key} is now {_MOVED[key]}', DeprecationWarning,
+                      stacklevel=3)
+      key = _MOVED[key]
+    section, _, path = key.partition('.')
+    if section not in _SECTIONS:
+      raise ConfigError(f'bad override {key!r}: use SECTION.FIELD with SECTION '
+                        f'one of {", ".join(_SECTIONS)}')
+    config = dataclasses.replace(config, **{section: _set(
+        getattr(config, section), path, value, key, config.name)})
+  return config
 
-# Fields that must be above 0 wherever a section has them.
+
+def _set(part, path, value, key, experiment):
+  """`part` (a config dataclass) with the field at dotted `path` set."""
+  name, _, rest = path.partition('.')
+  fields = {f.name: f for f in dataclasses.fields(part)}
+  if name not in fields:
+    raise ConfigError(f'bad override {key!r}: {type(part).__name__} of '
+                      f'{experiment} has the fields '
+                      f'{", ".join(sorted(fields)) or "(none)"}')
+  current = getattr(part, name)
+  nested = fields[name].type if dataclasses.is_dataclass(
+      fields[name].type) else None
+  if nested and isinstance(value, dict) and not rest:
+    for field_name, field_value in value.items():
+      part = _set(part, f'{name}.{field_name}', field_value, key, experiment)
+    return part
+  if rest:
+    if nested is None:
+      raise ConfigError(f'bad override {key!r}: {name} has no fields')
+    if current is None:
+      raise ConfigError(f'bad override {key!r}: {experiment} has no {name} '
+                        f'(set all of it: {".".join(key.split(".")[:-1])}='
+                        f'{{...}})')
+    return dataclasses.replace(part, **{name: _set(current, rest, value, key,
+                                                   experiment)})
+  if nested and value is not None and not isinstance(value, nested):
+    raise ConfigError(f'bad override {key!r}: give a mapping of the fields '
+                      f'of {nested.__name__}')
+  return dataclasses.replace(part, **{name: _typed(
+      fields[name], current, value, key)})
+
+
+# Fields that moved: old key -> new key.
+_MOVED = {'trainer.mixed_precision': 'runtime.mixed_precision',
+          'trainer.learning_rate': 'trainer.optimizer.learning_rate',
+          'trainer.beta_1': 'trainer.optimizer.beta_1',
+          'trainer.beta_2': 'trainer.optimizer.beta_2',
+          'task.critic_learning_rate': 'trainer.critic_optimizer.learning_rate'}
+
+# Fields that must be above 0 wherever a config has them.
 _POSITIVE = ('trainer.train_steps', 'trainer.batch_size',
-             'trainer.learning_rate', 'trainer.checkpoint_every',
+             'trainer.optimizer.learning_rate', 'trainer.checkpoint_every',
              'trainer.log_every', 'trainer.image_every',
-             'trainer.steps_per_loop', 'task.critic_learning_rate',
+             'trainer.steps_per_loop',
+             'trainer.critic_optimizer.learning_rate',
              'model.epsilon_sq', 'runtime.cpu_replicas')
+
+
+def value_at(config, key):
+  """The value of the field at dotted `key`; None where a config on the
+  way has no such field or is None."""
+  value = config
+  for name in key.split('.'):
+    value = getattr(value, name, None)
+  return value
 
 
 def _check(config):
   """Raises a `ConfigError` for the first field of `_POSITIVE` at 0 or
   below, or a runtime that cannot be, whichever flag or override set it."""
   for key in _POSITIVE:
-    section, _, field_name = key.partition('.')
-    value = getattr(getattr(config, section), field_name, None)
+    value = value_at(config, key)
     if value is not None and not value > 0:
       raise ConfigError(f'{key} must be positive, got {value}')
   runtime = config.runtime
@@ -354,29 +412,46 @@ def _from_dict(cls, data):
     element = field.metadata.get('element')
     if element and value is not None:
       value = tuple(element(**item) for item in value)
+    if dataclasses.is_dataclass(field.type) and isinstance(value, dict):
+      value = _from_dict(field.type, value)
     values[field.name] = _tuples(value)
   return cls(**values)
+
+
+def _moved_to_where_they_are_now(data):
+  """A recorded config (`to_json`'s dict) with the fields that moved since
+  it was written put in their places now."""
+  data = {key: dict(value) if isinstance(value, dict) else value
+          for key, value in data.items()}
+  trainer, task = data['trainer'], data['task']
+  runtime = data.setdefault('runtime', {})
+  if 'mixed_precision' in trainer:
+    runtime.setdefault('mixed_precision', trainer.pop('mixed_precision'))
+  if 'learning_rate' in trainer:
+    trainer['optimizer'] = {name: trainer.pop(name) for name in (
+        'learning_rate', 'beta_1', 'beta_2') if name in trainer}
+  if 'critic_learning_rate' in task:
+    trainer['critic_optimizer'] = {
+        **trainer['optimizer'],
+        'learning_rate': task.pop('critic_learning_rate')}
+  return data
 
 
 def from_json(info):
   """The `ExperimentConfig` a run's `experiment.json` records.
 
   Runs written before the nested config (keys `model`, `model_overrides`,
-  `dataset`, `train`, `loss`) are read too.
+  `dataset`, `train`, `loss`), or before a field moved, are read too.
   """
   if 'config' in info:
-    data = info['config']
+    data = _moved_to_where_they_are_now(info['config'])
     return ExperimentConfig(
         data['name'], _from_dict(_task_config_class, data['task']),
         model_from_json(info),
         _from_dict(DataConfig, data['data']),
         _from_dict(TrainerConfig, data['trainer']),
-        # Runs recorded before the section: the defaults, and the fields
-        # that moved there from `trainer`.
-        _from_dict(RuntimeConfig, {
-            **{name: data['trainer'][name] for name in ('mixed_precision',)
-               if name in data['trainer']},
-            **data.get('runtime', {})}))
+        # Runs recorded before the section: the defaults.
+        _from_dict(RuntimeConfig, data['runtime']))
   preset = get_experiment(info['experiment'])
   model = models.model_config(info['model'])
   items = {f'model.{key}': value
@@ -387,7 +462,9 @@ def from_json(info):
                 for key, value in info.get('loss', {}).items()})
   items['data.dataset'] = info.get('dataset', preset.data.dataset)
   items['data.data_dir'] = info.get('data_dir')
-  config = override(dataclasses.replace(preset, model=model), items)
+  config = _replaced(dataclasses.replace(preset, model=model), items,
+                     warn=False)
+  _check(config)
   return dataclasses.replace(config, data=dataclasses.replace(
       config.data, image_size=tuple(config.model.image_shape[:2]),
       channels=config.model.image_shape[2]))
@@ -407,10 +484,19 @@ def model_from_json(info):
 
 def differences(theirs, ours):
   """(field, their value, our value) for every field in which two configs
-  of one section differ."""
-  return [(field.name, getattr(theirs, field.name), getattr(ours, field.name))
-          for field in dataclasses.fields(ours)
-          if getattr(theirs, field.name) != getattr(ours, field.name)]
+  of one section differ; fields of nested configs (`optimizer.beta_1`) by
+  their dotted names."""
+  found = []
+  for field in dataclasses.fields(ours):
+    a, b = getattr(theirs, field.name), getattr(ours, field.name)
+    if a == b:
+      continue
+    if dataclasses.is_dataclass(a) and type(a) is type(b):
+      found += [(f'{field.name}.{name}', x, y)
+                for name, x, y in differences(a, b)]
+    else:
+      found.append((field.name, a, b))
+  return found
 
 
 def first_difference(theirs, ours):

@@ -199,17 +199,11 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
             images[i:i + n]), tf.random.stateless_uniform(
                 (n,) + model.image_shape, [seed, i])), len(images),
         'test bits/dim')))
-  if not model.num_classes:  # a prior of N(0, I)
-    results.update(metrics.prior_match(_batched(
-        lambda n, i: model.encode(images[i:i + n]), len(images),
-        'encoding the test images')))
-  else:
-    import trainers  # pylint: disable=g-import-not-at-top
-    results.update(trainers.build_task(config).latent_usage(model))
-    codes = _batched(lambda n, i: model.encode_full(images[i:i + n]),
-                     len(images), 'encoding the test images')
-    results.update(metrics.code_usage(codes, labels,
-                                      config.task.used_dim_threshold))
+  import trainers  # pylint: disable=g-import-not-at-top
+  results.update(trainers.build_task(config).latent_metrics(
+      model, labels, lambda encode: _batched(
+          lambda n, i: encode(images[i:i + n]), len(images),
+          'encoding the test images')))
   if inception:
     extractor = fid.InceptionExtractor.from_source(inception)
     features = lambda pictures, stage: _batched(
@@ -239,8 +233,8 @@ def evaluate(experiment, model_dir, num_samples, num_test, inception=None,
         {int(tag.split('_')[-1]): curve for tag, curve in curves.items()},
         window=50))
     results['figures']['used_dims_over_training.png'] = _plot_per_class(
-        curves, out_dir, 'used_dims', 'dimensions with class std > '
-        f'{config.task.used_dim_threshold}')
+        curves, out_dir, 'used_dims',
+        'dimensions in use (class std above the threshold)')
   visible = run_dir.read_scalars(model_dir, 'visible_dims/class_')
   if visible:
     results['figures']['visible_dims_over_training.png'] = _plot_per_class(

@@ -29,13 +29,13 @@ from official.data import pipelines  # pylint: disable=g-import-not-at-top
 INIT_FROM_WARMUP_STEPS = 100
 
 
-def _defaults(field, section='trainer'):
-  """'default: the experiment's, NAME VALUE, ...' for a field of its config."""
+def _defaults(key):
+  """'default: the experiment's, NAME VALUE, ...' for the field at dotted
+  `key` of the experiments that have it."""
   values = []
   for name in experiments.experiment_names():
-    config = getattr(experiments.get_experiment(name), section)
-    if hasattr(config, field):
-      value = getattr(config, field)
+    value = experiments.value_at(experiments.get_experiment(name), key)
+    if value is not None:
       values.append(f'{name} {value:,}' if isinstance(value, int) and
                     not isinstance(value, bool) else f'{name} {value}')
   return f' (default: the experiment\'s: {", ".join(values)})'
@@ -46,13 +46,14 @@ _MODEL_DIR = flags.DEFINE_string(
     'model_dir', None, 'Directory for checkpoints, TensorBoard events, sample '
     'grids and metrics.json. An existing run there is resumed.')
 _TRAIN_STEPS = flags.DEFINE_integer(
-    'train_steps', None, 'Total training steps.' + _defaults('train_steps'))
+    'train_steps', None,
+    'Total training steps.' + _defaults('trainer.train_steps'))
 _BATCH_SIZE = flags.DEFINE_integer(
     'batch_size', None, 'Global batch size, split evenly over the replicas.'
-    + _defaults('batch_size'))
+    + _defaults('trainer.batch_size'))
 _LEARNING_RATE = flags.DEFINE_float(
-    'learning_rate', None, 'Adam learning rate of the flow.'
-    + _defaults('learning_rate'))
+    'learning_rate', None, 'Adam learning rate of the model.'
+    + _defaults('trainer.optimizer.learning_rate'))
 _WARMUP_STEPS = flags.DEFINE_integer(
     'warmup_steps', None, 'Raise every learning rate linearly from 0 over '
     'this many steps (default: 0; with --init_from, '
@@ -60,31 +61,31 @@ _WARMUP_STEPS = flags.DEFINE_integer(
     'trained weights).', lower_bound=0)
 _CRITIC_LEARNING_RATE = flags.DEFINE_float(
     'critic_learning_rate', None, 'Adam learning rate of the AAE adversary.'
-    + _defaults('critic_learning_rate', 'task'))
+    + _defaults('trainer.critic_optimizer.learning_rate'))
 _SEED = flags.DEFINE_integer(
     'seed', None, 'Seed of the weights, the data order and all noise.'
-    + _defaults('seed'))
+    + _defaults('trainer.seed'))
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     'checkpoint_every', None, 'Save a checkpoint every this many steps.'
-    + _defaults('checkpoint_every'))
+    + _defaults('trainer.checkpoint_every'))
 _LOG_EVERY = flags.DEFINE_integer(
     'log_every', None, 'Print progress and write scalars every N steps.'
-    + _defaults('log_every'))
+    + _defaults('trainer.log_every'))
 _STEPS_PER_LOOP = flags.DEFINE_integer(
     'steps_per_loop', None, 'Run this many steps in one compiled call, which '
     'saves the host\'s per-step overhead (fast GPU steps). Logs, summaries, '
     'sample grids, checkpoints and the stop on a signal happen between '
     'calls: at the first loop boundary at or after each multiple of '
     '--log_every, --image_every and --checkpoint_every.'
-    + _defaults('steps_per_loop'))
+    + _defaults('trainer.steps_per_loop'))
 _IMAGE_EVERY = flags.DEFINE_integer(
     'image_every', None, 'Write a sample grid every this many steps.'
-    + _defaults('image_every'))
+    + _defaults('trainer.image_every'))
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'Data: ' + '; '.join(
         f'{name} ({entry.help})' for name, entry in
         pipelines.DATASETS.items()) + '; or any TFDS image dataset by its '
-    'name (fashion_mnist, cifar10, ...).' + _defaults('dataset', 'data'))
+    'name (fashion_mnist, cifar10, ...).' + _defaults('data.dataset'))
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None, 'image_folder: the folder of images (a subfolder per '
     'class, or flat; test/ holds the held-out images, else every 10th image '
@@ -127,10 +128,10 @@ _DETERMINISTIC = flags.DEFINE_bool(
     'default: off).')
 _EPSILON_SQ = flags.DEFINE_float(
     'epsilon_sq', None, 'PIE: eps^2 of N(r | g(z), eps^2 I); the same as '
-    '--params_override=model.epsilon_sq=X.' + _defaults('epsilon_sq', 'model'))
+    '--params_override=model.epsilon_sq=X.' + _defaults('model.epsilon_sq'))
 _RECONSTRUCTION_STEPS = flags.DEFINE_integer(
     'reconstruction_steps', None, 'AAE: steps of the reconstruction phase.'
-    + _defaults('reconstruction_steps', 'task'))
+    + _defaults('task.reconstruction_steps'))
 _ADVERSARIAL_STEPS = flags.DEFINE_integer(
     'adversarial_steps', None, 'AAE: steps of the adversarial phase that '
     'follow; sets --train_steps to the sum of both phases.')
@@ -146,30 +147,38 @@ _MODEL_OVERRIDE = flags.DEFINE_multi_string(
     '--params_override=model.KEY=VALUE, e.g. conv_hidden=32 or learn_g=False. '
     'Repeatable.')
 
-_TRAINER_FLAGS = (_TRAIN_STEPS, _BATCH_SIZE, _LEARNING_RATE, _SEED,
-                  _CHECKPOINT_EVERY, _LOG_EVERY, _IMAGE_EVERY,
-                  _STEPS_PER_LOOP, _WARMUP_STEPS)
-_OTHER_FLAGS = {'task': (_CRITIC_LEARNING_RATE, _RECONSTRUCTION_STEPS),
-                'model': (_EPSILON_SQ,),
-                'data': (_DATASET, _DATA_DIR, _IMAGE_SIZE, _CHANNELS),
-                'runtime': (_STRATEGY, _CPU_REPLICAS, _JIT_COMPILE, _TF32,
-                            _MIXED_PRECISION, _DETERMINISTIC)}
+# The short flags and the config fields they set.
+_ALIASES = (
+    (_TRAIN_STEPS, 'trainer.train_steps'), (_BATCH_SIZE, 'trainer.batch_size'),
+    (_LEARNING_RATE, 'trainer.optimizer.learning_rate'),
+    (_CRITIC_LEARNING_RATE, 'trainer.critic_optimizer.learning_rate'),
+    (_SEED, 'trainer.seed'), (_CHECKPOINT_EVERY, 'trainer.checkpoint_every'),
+    (_LOG_EVERY, 'trainer.log_every'), (_IMAGE_EVERY, 'trainer.image_every'),
+    (_STEPS_PER_LOOP, 'trainer.steps_per_loop'),
+    (_WARMUP_STEPS, 'trainer.warmup_steps'),
+    (_RECONSTRUCTION_STEPS, 'task.reconstruction_steps'),
+    (_EPSILON_SQ, 'model.epsilon_sq'), (_DATASET, 'data.dataset'),
+    (_DATA_DIR, 'data.data_dir'), (_IMAGE_SIZE, 'data.image_size'),
+    (_CHANNELS, 'data.channels'), (_STRATEGY, 'runtime.strategy'),
+    (_CPU_REPLICAS, 'runtime.cpu_replicas'),
+    (_JIT_COMPILE, 'runtime.jit_compile'), (_TF32, 'runtime.tf32'),
+    (_MIXED_PRECISION, 'runtime.mixed_precision'),
+    (_DETERMINISTIC, 'runtime.deterministic'),
+    (_INIT_FROM, 'runtime.init_from'))
 
 
 def _aliases(config):
   """The short flags that were given, as `experiments.override` items."""
   items = {}
-  for section, given in [('trainer', _TRAINER_FLAGS)] + list(
-      _OTHER_FLAGS.items()):
-    part = getattr(config, section)
-    for flag in given:
-      if flag.value is None:
-        continue
-      if not hasattr(part, flag.name):
-        raise errors.ConfigError(
-            f'--{flag.name} does not apply to {config.name}')
-      items[f'{section}.{flag.name}'] = flag.value
-  if _INIT_FROM.value and 'trainer.warmup_steps' not in items:
+  for flag, key in _ALIASES:
+    if flag.value is None:
+      continue
+    parent, _, field = key.rpartition('.')
+    if not hasattr(experiments.value_at(config, parent), field):
+      raise errors.ConfigError(
+          f'--{flag.name} does not apply to {config.name}')
+    items[key] = flag.value
+  if items.get('runtime.init_from') and 'trainer.warmup_steps' not in items:
     items['trainer.warmup_steps'] = INIT_FROM_WARMUP_STEPS
   if _ADVERSARIAL_STEPS.value is not None:
     if not hasattr(config.task, 'reconstruction_steps'):
@@ -239,8 +248,7 @@ def main(argv):
           f'{type(strategy).__name__}, global batch '
           f'{config.trainer.batch_size}', flush=True)
     trainer = trainers.Trainer(trainers.build_task(config), strategy,
-                               _MODEL_DIR.value, runtime.jit_compile,
-                               _INIT_FROM.value)
+                               _MODEL_DIR.value)
     metrics = trainer.run()
   except trainers.Interrupted as e:
     print(e, flush=True)

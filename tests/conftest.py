@@ -117,11 +117,23 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session):
+  """With `--store-durations`, writes the measured times into
+  tests/durations.json: the files this session ran replace their entries,
+  the others keep theirs (so one new file can be measured alone)."""
   if (session.config.getoption('store_durations') and
       not hasattr(session.config, 'workerinput') and _measured['tests']):
+    recorded = _recorded_durations()
+    ran = {nodeid.split('::')[0] for nodeid in _measured['tests']}
+    tests = {nodeid: seconds for nodeid, seconds in
+             recorded.get('tests', {}).items()
+             if nodeid.split('::')[0] not in ran}
+    tests.update(_measured['tests'])
+    fixtures = {**recorded.get('fixtures', {}), **_measured['fixtures']}
     with open(_DURATIONS_PATH, 'w') as f:
       json.dump({section: {k: round(v, 3) for k, v in sorted(values.items())}
-                 for section, values in _measured.items()}, f, indent=0)
+                 for section, values in (('tests', tests),
+                                         ('fixtures', fixtures))},
+                f, indent=0)
       f.write('\n')
 
 

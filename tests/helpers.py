@@ -55,10 +55,11 @@ def train_tiny_run(name, model_dir, steps=1, batch_size=20, init_from=None,
   config = tiny_config(name, {
       'trainer.batch_size': batch_size, 'trainer.train_steps': steps,
       'trainer.image_every': image_every,
-      'trainer.steps_per_loop': steps_per_loop, **extra, **(items or {})},
+      'trainer.steps_per_loop': steps_per_loop, 'runtime.init_from': init_from,
+      **extra, **(items or {})},
                        model_overrides)
   trainer = trainers.Trainer(trainers.build_task(config),
                              tf.distribute.OneDeviceStrategy('/cpu:0'),
-                             str(model_dir), init_from=init_from)
+                             str(model_dir))
   trainer.run()
   return trainer

@@ -81,7 +81,7 @@ def test_an_unknown_experiment_is_one_line_naming_the_valid_ones(tmp_path):
   assert done.stderr.splitlines() == [
       "error: unknown experiment 'pie_mnits'; valid names: pie, pie_mnist, "
       'revnet_aae, revnet_aae_celeba64, revnet_aae_mnist, revnet_ot, '
-      'revnet_ot_mnist, revnet_ot_mnist_authors']
+      'revnet_ot_mnist, revnet_ot_mnist_authors, vae_mnist, wae_mnist']
   assert not os.path.exists(tmp_path / 'run')
 
 

@@ -266,7 +266,8 @@ def test_float64_end_to_end():
 
 def test_unknown_model_and_bad_shapes(revnet_mnist):
   with pytest.raises(ValueError, match="unknown model 'revnet'; valid names: "
-                     'pie_mnist, revnet_celeba64, revnet_mnist'):
+                     'conv_autoencoder_mnist, pie_mnist, revnet_celeba64, '
+                     'revnet_mnist'):
     official.build_model('revnet')
   with pytest.raises(ValueError, match=r'expected images of shape \(N,\) \+ '
                      r'\(28, 28, 1\), got \[2, 32, 32, 1\]'):

@@ -246,7 +246,7 @@ def test_training_table_states_each_recipes_defaults():
       'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64'))
   expected = {
       'pie_mnist': [
-          f'Adam {_scientific(pie.trainer.learning_rate)}',
+          f'Adam {_scientific(pie.trainer.optimizer.learning_rate)}',
           f'batch {pie.trainer.batch_size}',
           f'{pie.trainer.train_steps // 1000}k steps',
           f'eps^2 = {models.model_config("pie_mnist").epsilon_sq}'],
@@ -256,15 +256,16 @@ def test_training_table_states_each_recipes_defaults():
           f'({ot.trainer.batch_size // 10} per class)',
           f'{ot.task.perturbation_weight:g} x (MSE + L1)',
           f'N(0, {ot.task.perturbation_std:g}^2)',
-          f'Adam {_scientific(ot.trainer.learning_rate)}'],
+          f'Adam {_scientific(ot.trainer.optimizer.learning_rate)}'],
       'revnet_aae_celeba64': [
           f'{models.model_config("revnet_celeba64").num_prior_dims} prior dims',
           f'{aae.task.l1_weight:g} x L1 + {aae.task.l2_weight:g} x L2',
           f'clipped to +-{aae.task.prior_clip:g}',
           f'norm clipped to {aae.task.clip_norm:g}',
-          f'Adam {_scientific(aae.trainer.learning_rate)} / '
-          f'{_scientific(aae.task.critic_learning_rate)}',
-          f'betas ({aae.trainer.beta_1:g}, {aae.trainer.beta_2:g})',
+          f'Adam {_scientific(aae.trainer.optimizer.learning_rate)} / '
+          f'{_scientific(aae.trainer.critic_optimizer.learning_rate)}',
+          f'betas ({aae.trainer.optimizer.beta_1:g}, '
+          f'{aae.trainer.optimizer.beta_2:g})',
           f'batch {aae.trainer.batch_size}'],
   }
   for name, phrases in expected.items():

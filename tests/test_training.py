@@ -44,8 +44,9 @@ def _strategy(replicas):
 
 def _train(config, replicas, model_dir, jit_compile=False):
   keras.utils.set_random_seed(0)
+  config = experiments.override(config, {'runtime.jit_compile': jit_compile})
   trainer = trainers.Trainer(trainers.build_task(config), _strategy(replicas),
-                             str(model_dir), jit_compile)
+                             str(model_dir))
   metrics = trainer.run()
   return trainer, metrics
 
@@ -219,7 +220,7 @@ def test_a_config_file_sets_fields_and_the_flags_go_on_top(tmp_path):
                                  'strategy': 'mirrored', 'cpu_replicas': 1,
                                  'jit_compile': False, 'tf32': False,
                                  'mixed_precision': False,
-                                 'deterministic': False}
+                                 'deterministic': False, 'init_from': None}
   (tmp_path / 'list.json').write_text('[1, 2]')
   (tmp_path / 'typo.json').write_text('{"trainer": {"batch_sise": 4}}')
   for name, message in (
@@ -314,12 +315,12 @@ def test_override_values_take_the_type_of_the_field():
   changed = experiments.override(ot, {
       'model.stages': '((4,1),(6,1,1))', 'trainer.batch_size': '20',
       'task.init_examples': 5, 'data.image_size': '32x30',
-      'trainer.learning_rate': 1})
+      'trainer.optimizer.learning_rate': 1})
   assert changed.model.stages == (models.RevNetStage(4, 1),
                                   models.RevNetStage(6, 1, 1))
   assert (changed.trainer.batch_size, changed.task.init_examples,
           changed.data.image_size) == (20, 5, (32, 30))
-  assert isinstance(changed.trainer.learning_rate, float)
+  assert isinstance(changed.trainer.optimizer.learning_rate, float)
   assert changed.model.num_classes == ot.model.num_classes  # the rest kept
   with pytest.raises(ValueError, match='give a tuple of RevNetStage fields'):
     experiments.override(ot, {'model.stages': '(4,1)'})
@@ -397,11 +398,47 @@ def test_a_resumed_run_names_each_setting_it_changes(tmp_path, capsys):
   train_tiny_run('pie_mnist', tmp_path, steps=1, batch_size=8)
   capsys.readouterr()
   train_tiny_run('pie_mnist', tmp_path, steps=2, batch_size=16,
-                 items={'trainer.learning_rate': 1e-4})
+                 items={'trainer.optimizer.learning_rate': 1e-4})
   notes = [line for line in capsys.readouterr().out.splitlines()
            if line.startswith('note:')]
   # More steps is how a run is extended: no note for those.
   assert notes == [
       f'note: trainer.batch_size is 16; the run in {tmp_path} recorded 8',
-      f'note: trainer.learning_rate is 0.0001; the run in {tmp_path} '
+      f'note: trainer.optimizer.learning_rate is 0.0001; the run in '
+      f'{tmp_path} '
       'recorded 0.001'], notes
+
+
+def test_each_optimizer_is_one_nested_config_reached_by_dotted_keys():
+  aae = experiments.get_experiment('revnet_aae_mnist')
+  changed = experiments.override(aae, {
+      'trainer.critic_optimizer.learning_rate': '1e-3',
+      'trainer.optimizer': {'beta_2': 0.99}})
+  assert changed.trainer.critic_optimizer == dataclasses.replace(
+      aae.trainer.critic_optimizer, learning_rate=1e-3)
+  assert changed.trainer.optimizer == dataclasses.replace(
+      aae.trainer.optimizer, beta_2=0.99)
+  assert [name for name, _, _ in experiments.differences(
+      aae.trainer, changed.trainer)] == ['optimizer.beta_2',
+                                         'critic_optimizer.learning_rate']
+  with pytest.warns(DeprecationWarning, match='now trainer.optimizer.beta_1'):
+    moved = experiments.override(aae, {'trainer.beta_1': 0.5})
+  assert moved.trainer.optimizer.beta_1 == 0.5
+  pie = experiments.get_experiment('pie_mnist')
+  with pytest.raises(ValueError, match='pie_mnist has no critic_optimizer'):
+    experiments.override(pie, {'trainer.critic_optimizer.learning_rate': 1.})
+  with pytest.raises(ValueError, match='must be positive'):
+    experiments.override(aae, {'trainer.critic_optimizer.learning_rate': 0})
+  with pytest.raises(ValueError, match='OptimizerConfig of revnet_aae_mnist '
+                     'has the fields beta_1, beta_2, learning_rate'):
+    experiments.override(aae, {'trainer.optimizer.lr': 1.})
+
+
+def test_a_config_recorded_before_the_optimizers_were_nested_reads_as_now():
+  aae = experiments.get_experiment('revnet_aae_mnist')
+  recorded = experiments.to_json(aae)
+  optimizer = recorded['trainer'].pop('optimizer')
+  recorded['trainer'].update(optimizer)  # flat, as runs recorded it before
+  recorded['task']['critic_learning_rate'] = recorded['trainer'].pop(
+      'critic_optimizer')['learning_rate']
+  assert experiments.from_json({'config': recorded}) == aae

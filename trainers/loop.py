@@ -75,20 +75,21 @@ class Trainer:
     strategy: a `tf.distribute.Strategy`.
     model_dir: where checkpoints, `experiment.json`, TensorBoard events,
       sample grids and `metrics.json` go.
-    jit_compile: compile the train steps with XLA.
-    init_from: a new run's weights come from this run folder, checkpoint or
-      export (`run_dir.init_weights`) instead of the task's initialization.
+
+  The experiment's `runtime` section says whether the train steps are
+  compiled with XLA (`jit_compile`) and where a new run's weights come from
+  (`init_from`: a run folder, checkpoint or export, `run_dir.init_weights`,
+  instead of the task's initialization).
   """
 
-  def __init__(self, task, strategy, model_dir, jit_compile=False,
-               init_from=None):
+  def __init__(self, task, strategy, model_dir):
     self.task = task
-    self.init_from = init_from
+    self.init_from = task.config.runtime.init_from
     self.train = task.train
     self.strategy = strategy
     self.model_dir = model_dir
     self.data = task.config.data
-    self.jit_compile = jit_compile
+    self.jit_compile = task.config.runtime.jit_compile
     self.is_chief = _is_chief(strategy)
     self._per_step = (None, {})  # (step, outputs): `_once_per_step`
 
@@ -125,8 +126,8 @@ class Trainer:
 
   def _say_what_changed(self, recorded, config):
     """One line per setting this start changes from the run's record, the
-    run's length aside (a batch size or learning rate left at the preset's
-    default by mistake shows here)."""
+    run's length and the weights of its start aside (a batch size or
+    learning rate left at the preset's default by mistake shows here)."""
     if not self.is_chief:
       return
     for section in ('task', 'data', 'trainer', 'runtime'):
@@ -134,7 +135,7 @@ class Trainer:
       if type(theirs) is not type(ours):
         continue
       for name, before, now in configs.differences(theirs, ours):
-        if name == 'train_steps':
+        if name in ('train_steps', 'init_from'):
           continue
         print(f'note: {section}.{name} is {now!r}; the run in '
               f'{self.model_dir} recorded {before!r}', flush=True)

@@ -44,8 +44,9 @@ class MaximumLikelihoodTask(Task):
     return metrics, reconstructions
 
 
-_PIE_TRAINER = configs.TrainerConfig(train_steps=20_000, batch_size=128,
-                                    learning_rate=1e-3)
+_PIE_TRAINER = configs.TrainerConfig(
+    train_steps=20_000, batch_size=128,
+    optimizer=configs.OptimizerConfig(1e-3))
 
 
 @configs.register_experiment('pie_mnist')

@@ -151,6 +151,14 @@ class OptimalTransportTask(Task):
                                    stds, config.visible_dims_top,
                                    config.visible_change_threshold)}
 
+  def latent_metrics(self, model, labels, encode_test_images):
+    """The dimensions each class uses, by its learned std and by its codes
+    of the held-out images (`metrics.code_usage`)."""
+    codes = encode_test_images(model.encode_full)
+    return {**self.latent_usage(model),
+            **metrics.code_usage(codes, labels,
+                                 self.task_config.used_dim_threshold)}
+
   def write_summaries(self, model):
     """The latent space as it shrinks: per class, the dimensions in use
     (std above the threshold), those that visibly change its decoded mean,
@@ -177,9 +185,9 @@ class OptimalTransportTask(Task):
     return results, reconstructions
 
 
-_OT_TRAINER = configs.TrainerConfig(train_steps=3000, batch_size=6500,
-                                   learning_rate=1e-3, checkpoint_every=100,
-                                   log_every=10, image_every=100)
+_OT_TRAINER = configs.TrainerConfig(
+    train_steps=3000, batch_size=6500, optimizer=configs.OptimizerConfig(1e-3),
+    checkpoint_every=100, log_every=10, image_every=100)
 
 
 @configs.register_experiment('revnet_ot_mnist')

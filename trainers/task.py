@@ -42,9 +42,10 @@ class Task:
         network_dtype=('mixed_bfloat16' if self.config.runtime.mixed_precision
                        else None))
 
-  def _adam(self, learning_rate, variables):
-    optimizer = Adam(learning_rate, beta_1=self.train.beta_1,
-                     beta_2=self.train.beta_2,
+  def _adam(self, config, variables):
+    """Adam of `config` (an `OptimizerConfig`) over `variables`."""
+    optimizer = Adam(config.learning_rate, beta_1=config.beta_1,
+                     beta_2=config.beta_2,
                      warmup_steps=self.train.warmup_steps)
     optimizer.build(variables)  # inside the strategy scope, never lazily
     return optimizer
@@ -59,7 +60,7 @@ class Task:
   def build_optimizers(self, model, networks):
     """The optimizers by name (checkpointed under those names)."""
     del networks
-    return {'optimizer': self._adam(self.train.learning_rate,
+    return {'optimizer': self._adam(self.train.optimizer,
                                     model.trainable_variables)}
 
   def initialize(self, model, dataset):
@@ -125,6 +126,14 @@ class Task:
 
   def sample_images(self, model, count, seed):
     return model.sample(count, seed=seed)
+
+  def latent_metrics(self, model, labels, encode_test_images):
+    """Metrics of the codes of the held-out images (`official.evaluate`):
+    for a prior of N(0, I), how well their prior dimensions match it.
+    `encode_test_images(fn)` applies an encoding function to all of them,
+    in batches."""
+    del labels
+    return metrics.prior_match(encode_test_images(model.encode))
 
   def evaluate(self, model, images, labels):
     """Metrics of the trained model on held-out `images` in [0, 1], and the

@@ -57,6 +57,7 @@ def vae_mnist():
       'vae_mnist', VariationalConfig(),
       models.model_config('conv_autoencoder_mnist', variational=True),
       configs.DataConfig('mnist_bundled'),
-      configs.TrainerConfig(train_steps=10_000, batch_size=100,
-                            learning_rate=1e-3, checkpoint_every=1000,
-                            log_every=100, image_every=1000))
+      configs.TrainerConfig(
+          train_steps=10_000, batch_size=100,
+          optimizer=configs.OptimizerConfig(1e-3), checkpoint_every=1000,
+          log_every=100, image_every=1000))

@@ -82,7 +82,7 @@ def wae_mnist():
       'wae_mnist', WassersteinConfig(),
       models.model_config('conv_autoencoder_mnist'),
       configs.DataConfig('mnist_bundled'),
-      configs.TrainerConfig(train_steps=10_000, batch_size=100,
-                            learning_rate=1e-3, beta_1=0.5,
-                            checkpoint_every=1000, log_every=100,
-                            image_every=1000))
+      configs.TrainerConfig(
+          train_steps=10_000, batch_size=100,
+          optimizer=configs.OptimizerConfig(1e-3, beta_1=0.5),
+          checkpoint_every=1000, log_every=100, image_every=1000))
