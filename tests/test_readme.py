@@ -242,9 +242,23 @@ def test_training_table_states_each_recipes_defaults():
   from official import models  # pylint: disable=g-import-not-at-top
   rows = dict(re.findall(r'^\| `(\w+)` \| `\w+` \| [^|]+\| (.+) \|$',
                          _readme(), re.M))
-  pie, ot, aae = (experiments.get_experiment(name) for name in (
-      'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64'))
+  pie, ot, aae, vae, wae = (experiments.get_experiment(name) for name in (
+      'pie_mnist', 'revnet_ot_mnist', 'revnet_aae_celeba64', 'vae_mnist',
+      'wae_mnist'))
   expected = {
+      'vae_mnist': [
+          f'{vae.model.latent_dims}-dim code',
+          f'of {vae.model.filters[0]} and {vae.model.filters[1]} channels',
+          f'Adam {_scientific(vae.trainer.optimizer.learning_rate)}',
+          f'batch {vae.trainer.batch_size}',
+          f'{vae.trainer.train_steps // 1000}k steps'],
+      'wae_mnist': [
+          f'{wae.task.reconstruction_weight:g} x squared L2 + '
+          f'{wae.task.mmd_weight:g} x MMD',
+          f'at {len(wae.task.kernel_scales)} scales',
+          f'betas ({wae.trainer.optimizer.beta_1:g}, '
+          f'{wae.trainer.optimizer.beta_2:g})',
+          f'batch {wae.trainer.batch_size}'],
       'pie_mnist': [
           f'Adam {_scientific(pie.trainer.optimizer.learning_rate)}',
           f'batch {pie.trainer.batch_size}',
