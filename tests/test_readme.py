@@ -125,8 +125,10 @@ def test_every_yaml_block_is_a_config_file_pie_takes(tmp_path):
     config = experiments.override(experiments.get_experiment('pie_mnist'),
                                   items)
     for key, value in items.items():
-      section, field = key.split('.')
-      assert getattr(getattr(config, section), field) == value, key
+      fields = ({f'{key}.{name}': v for name, v in value.items()}
+                if isinstance(value, dict) else {key: value})
+      for name, v in fields.items():
+        assert experiments.value_at(config, name) == v, name
 
 
 def _run(command, folder):
