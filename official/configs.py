@@ -278,7 +278,18 @@ def _set(part, path, value, key, experiment):
   current = getattr(part, name)
   nested = fields[name].type if dataclasses.is_dataclass(
       fields[name].type) else None
+  if nested and isinstance(value, str) and not rest:
+    try:  # --params_override=trainer.optimizer={'learning_rate':1e-3}
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      pass
   if nested and isinstance(value, dict) and not rest:
+    if current is None:  # a config this experiment lacks: all of it given
+      try:
+        current = nested(**value)
+      except TypeError as e:
+        raise ConfigError(f'bad override {key!r}: {e}') from e
+      return dataclasses.replace(part, **{name: current})
     for field_name, field_value in value.items():
       part = _set(part, f'{name}.{field_name}', field_value, key, experiment)
     return part

@@ -427,6 +427,9 @@ def test_each_optimizer_is_one_nested_config_reached_by_dotted_keys():
   pie = experiments.get_experiment('pie_mnist')
   with pytest.raises(ValueError, match='pie_mnist has no critic_optimizer'):
     experiments.override(pie, {'trainer.critic_optimizer.learning_rate': 1.})
+  given = experiments.override(
+      pie, {'trainer.critic_optimizer': "{'learning_rate': 1e-3}"})
+  assert given.trainer.critic_optimizer == experiments.OptimizerConfig(1e-3)
   with pytest.raises(ValueError, match='must be positive'):
     experiments.override(aae, {'trainer.critic_optimizer.learning_rate': 0})
   with pytest.raises(ValueError, match='OptimizerConfig of revnet_aae_mnist '
