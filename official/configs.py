@@ -135,16 +135,20 @@ class ExperimentConfig:
 
 _SECTIONS = ('task', 'model', 'data', 'trainer', 'runtime')
 
-# Functions returning an `ExperimentConfig`, by the experiment's name.
+# The presets' `ExperimentConfig`s (frozen, so shared safely), by name.
 EXPERIMENTS = Registry('experiment')
 # Task classes (`trainers.task.Task`), by the class of their config section.
 TASKS = Registry('task config')
 
 
 def register_experiment(name):
-  """Decorator: registers a function returning the `ExperimentConfig` of
-  experiment `name` (a preset)."""
-  return EXPERIMENTS.register(name)
+  """Decorator: registers the `ExperimentConfig` that the decorated function
+  (of no arguments) returns as experiment `name` (a preset); the function
+  itself is returned unchanged."""
+  def register(preset):
+    EXPERIMENTS.register(name, preset())
+    return preset
+  return register
 
 
 def register_task(config_class):
@@ -156,7 +160,7 @@ def register_task(config_class):
 def get_experiment(name):
   """The `ExperimentConfig` of a registered experiment; a `ConfigError`
   listing the registered names for any other."""
-  return EXPERIMENTS.get(name)()
+  return EXPERIMENTS.get(name)
 
 
 def experiment_names():

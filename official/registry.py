@@ -27,10 +27,12 @@ class Registry:
 
   def register(self, key, value=None):
     """Registers `value` under `key`; without `value`, a decorator that
-    registers what it decorates (and returns it unchanged)."""
+    registers what it decorates (and returns it unchanged). Registering an
+    equal value again (a module imported twice) changes nothing; another
+    value raises a ValueError."""
     if value is None:
       return lambda decorated: self.register(key, decorated)
-    if key in self._entries and self._entries[key] is not value:
+    if key in self._entries and self._entries[key] != value:
       raise ValueError(f'{self.kind} {_text(key)} is registered twice')
     self._entries[key] = value
     return value
