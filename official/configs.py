@@ -167,14 +167,6 @@ def experiment_names():
   return EXPERIMENTS.names()
 
 
-def _task_config_class(name):
-  for cls in TASKS:
-    if cls.__name__ == name:
-      return cls
-  raise ConfigError(f'unknown task config {name!r}; valid names: '
-                    f'{", ".join(TASKS.names())}')
-
-
 def _typed(field, current, value, key):
   """`value` (typed, or text to parse) as the type of field `key`."""
   if isinstance(value, str) and field.type is not str:
@@ -461,7 +453,7 @@ def from_json(info):
   if 'config' in info:
     data = _moved_to_where_they_are_now(info['config'])
     return ExperimentConfig(
-        data['name'], _from_dict(_task_config_class, data['task']),
+        data['name'], _from_dict(TASKS.key_named, data['task']),
         model_from_json(info),
         _from_dict(DataConfig, data['data']),
         _from_dict(TrainerConfig, data['trainer']),

@@ -47,6 +47,15 @@ class Registry:
 
   __getitem__ = get
 
+  def key_named(self, name):
+    """The key (a class) whose name is `name`, as JSON records classes; a
+    `ConfigError` listing the valid names if none."""
+    for key in self._entries:
+      if _text(key) == name:
+        return key
+    raise ConfigError(f'unknown {self.kind} {name!r}; valid names: '
+                      f'{", ".join(self.names())}')
+
   def names(self):
     return sorted(_text(key) for key in self._entries)
 

@@ -3,7 +3,6 @@
 import dataclasses
 
 from official import registry
-from official.errors import ConfigError
 from official.models.base import MODEL_CLASSES
 from official.models.base import MODELS
 from official.models.base import register_model
@@ -26,11 +25,7 @@ registry.import_submodules(__name__, __path__)
 
 def config_class(name):
   """The model config class of this name (as `experiment.json` records it)."""
-  for cls in MODEL_CLASSES:
-    if cls.__name__ == name:
-      return cls
-  raise ConfigError(f'unknown model config {name!r}; valid names: '
-                    f'{", ".join(MODEL_CLASSES.names())}')
+  return MODEL_CLASSES.key_named(name)
 
 
 def model_config(name, **overrides):
